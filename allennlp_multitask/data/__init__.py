@@ -1,0 +1,3 @@
+from allennlp_multitask.data.dataset_readers import LabeledTextJsonReader
+
+__all__ = ["LabeledTextJsonReader"]

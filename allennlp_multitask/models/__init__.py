@@ -1,0 +1,19 @@
+from allennlp_multitask.models import heads
+from allennlp_multitask.models.loss_weighting import (
+    DynamicWeightAverage,
+    LossWeighting,
+    StaticLossWeighting,
+    UncertaintyLossWeighting,
+)
+from allennlp_multitask.models.multitask import MultiTaskModel
+from allennlp_multitask.models.routing import get_forward_arguments
+
+__all__ = [
+    "DynamicWeightAverage",
+    "LossWeighting",
+    "MultiTaskModel",
+    "StaticLossWeighting",
+    "UncertaintyLossWeighting",
+    "get_forward_arguments",
+    "heads",
+]

@@ -1,0 +1,187 @@
+"""
+Strategies that combine the heads' losses into the one loss a multitask model optimises.
+"""
+from typing import Dict, Mapping, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from allennlp.common import Registrable
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import is_distributed
+
+
+class LossWeighting(torch.nn.Module, Registrable):
+    """
+    Combines per-head losses into one loss. The model builds it with the names of its heads, and calls
+    it with the losses of the heads that ran on a batch.
+
+    Subclasses whose weights change during training set `reports_weights = True`; the model then reports
+    each head's current weight as the metric `{head}_loss_weight`.
+
+    # Parameters
+
+    head_names : `Sequence[str]`
+        The model's heads, in the model's order. Given by the model, not in the configuration.
+    """
+
+    default_implementation = "static"
+    reports_weights = False
+
+    def __init__(self, head_names: Sequence[str]) -> None:
+        super().__init__()
+        self.head_names = list(head_names)
+
+    def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
+        """Returns the combined loss of the heads in `head_losses` (at least one)."""
+        raise NotImplementedError
+
+    def current_weights(self) -> Dict[str, float]:
+        """Each head's present weight."""
+        raise NotImplementedError
+
+    def end_of_epoch(self) -> None:
+        """Called when the model's metrics are reset, at the end of each training and validation pass."""
+
+
+@LossWeighting.register("static")
+class StaticLossWeighting(LossWeighting):
+    """
+    Fixed weights: the weighted sum of the heads' losses, as AllenNLP's `MultiTaskModel` computes it.
+    This is the default, configured through the model's `loss_weights`.
+
+    Registered as a `LossWeighting` with name "static".
+
+    # Parameters
+
+    head_names : `Sequence[str]`
+        Given by the model.
+    weights : `Mapping[str, float]`, optional (default = `None`)
+        A weight per head; heads left out weigh 1.0.
+    """
+
+    def __init__(self, head_names: Sequence[str], weights: Optional[Mapping[str, float]] = None) -> None:
+        super().__init__(head_names)
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(self.head_names))
+        if unknown:
+            raise ConfigurationError(
+                f"loss_weights names {unknown}, which are not heads; heads: {self.head_names}."
+            )
+        self.weights = {head: float(weights.get(head, 1.0)) for head in self.head_names}
+
+    def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
+        total: Optional[torch.Tensor] = None
+        for head, loss in head_losses.items():
+            weighted = self.weights[head] * loss
+            total = weighted if total is None else total + weighted
+        assert total is not None, "StaticLossWeighting needs at least one head loss."
+        return total
+
+    def current_weights(self) -> Dict[str, float]:
+        return dict(self.weights)
+
+
+@LossWeighting.register("uncertainty")
+class UncertaintyLossWeighting(LossWeighting):
+    """
+    Homoscedastic-uncertainty weighting (Kendall, Gal & Cipolla, 2018): each head has a learnable
+    log-variance `s`, and contributes `exp(-s) * loss + s`. A head whose loss stays high learns a large
+    variance and a small weight `exp(-s)`; the `+ s` term keeps variances from growing without bound.
+    The log-variances are parameters, so they are trained and saved in the archive.
+
+    Registered as a `LossWeighting` with name "uncertainty".
+
+    # Parameters
+
+    head_names : `Sequence[str]`
+        Given by the model.
+    initial_log_variance : `float`, optional (default = `0.0`)
+        The starting `s` of every head (0.0 gives every head weight 1.0).
+    """
+
+    reports_weights = True
+
+    def __init__(self, head_names: Sequence[str], initial_log_variance: float = 0.0) -> None:
+        super().__init__(head_names)
+        self.log_variances = torch.nn.Parameter(
+            torch.full((len(self.head_names),), float(initial_log_variance))
+        )
+        self._position = {head: index for index, head in enumerate(self.head_names)}
+
+    def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
+        total: Optional[torch.Tensor] = None
+        for head, loss in head_losses.items():
+            log_variance = self.log_variances[self._position[head]]
+            term = torch.exp(-log_variance) * loss + log_variance
+            total = term if total is None else total + term
+        assert total is not None, "UncertaintyLossWeighting needs at least one head loss."
+        return total
+
+    def current_weights(self) -> Dict[str, float]:
+        weights = torch.exp(-self.log_variances.detach()).tolist()
+        return dict(zip(self.head_names, weights))
+
+
+@LossWeighting.register("dwa")
+class DynamicWeightAverage(LossWeighting):
+    """
+    Dynamic Weight Average (Liu, Johns & Davison, 2019). Each training epoch's weights come from how
+    fast each head's average training loss fell over the two epochs before:
+    `w_k = K * softmax_k(r_k / T)` with `r_k = L_k(t-1) / L_k(t-2)` and `K` the number of heads, so a
+    head whose loss falls slowly gets more weight. The first two epochs use weight 1.0 for every head.
+    Loss history and weights are buffers, so they are saved with the model and survive a resumed run.
+
+    Registered as a `LossWeighting` with name "dwa".
+
+    # Parameters
+
+    head_names : `Sequence[str]`
+        Given by the model.
+    temperature : `float`, optional (default = `2.0`)
+        `T` above: large values make the weights more even.
+    """
+
+    reports_weights = True
+
+    def __init__(self, head_names: Sequence[str], temperature: float = 2.0) -> None:
+        super().__init__(head_names)
+        if temperature <= 0:
+            raise ConfigurationError(f"dwa temperature must be positive, got {temperature}.")
+        self.temperature = float(temperature)
+        heads = len(self.head_names)
+        self._position = {head: index for index, head in enumerate(self.head_names)}
+        self.register_buffer("weights", torch.ones(heads))
+        # Average training loss of each head in the last two epochs (row 0 the older); NaN when unknown.
+        self.register_buffer("loss_history", torch.full((2, heads), float("nan")))
+        self.register_buffer("_epoch_loss_sum", torch.zeros(heads), persistent=False)
+        self.register_buffer("_epoch_loss_count", torch.zeros(heads), persistent=False)
+
+    def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
+        total: Optional[torch.Tensor] = None
+        for head, loss in head_losses.items():
+            position = self._position[head]
+            if self.training:
+                self._epoch_loss_sum[position] += loss.detach()
+                self._epoch_loss_count[position] += 1
+            weighted = self.weights[position] * loss
+            total = weighted if total is None else total + weighted
+        assert total is not None, "DynamicWeightAverage needs at least one head loss."
+        return total
+
+    def current_weights(self) -> Dict[str, float]:
+        return dict(zip(self.head_names, self.weights.tolist()))
+
+    def end_of_epoch(self) -> None:
+        sums, counts = self._epoch_loss_sum.clone(), self._epoch_loss_count.clone()
+        if is_distributed():
+            dist.all_reduce(sums)
+            dist.all_reduce(counts)
+        if counts.sum() == 0:
+            return  # A validation pass, or no training batch since the last epoch ended.
+        averages = torch.where(counts > 0, sums / counts.clamp(min=1), self.loss_history[1])
+        self.loss_history.copy_(torch.stack([self.loss_history[1], averages]))
+        ratios = self.loss_history[1] / self.loss_history[0]
+        if not torch.isnan(ratios).any():
+            self.weights.copy_(len(self.head_names) * torch.softmax(ratios / self.temperature, dim=0))
+        self._epoch_loss_sum.zero_()
+        self._epoch_loss_count.zero_()

@@ -1,0 +1,319 @@
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set
+
+import numpy
+import torch
+import torch.distributed as dist
+from allennlp.common import Lazy
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import is_distributed
+from allennlp.data import Batch, Instance, Vocabulary
+from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
+from allennlp.models.heads import Head
+from allennlp.models.model import Model
+from allennlp.modules import Backbone
+from allennlp.nn import InitializerApplicator, util
+
+from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
+from allennlp_multitask.models.routing import (
+    ArgumentRouter,
+    RowSelection,
+    accepts_any_argument,
+    get_forward_arguments,
+    get_required_arguments,
+    route_tasks,
+)
+
+BACKBONE = "backbone"
+
+
+def _allowed_arguments_of(module: torch.nn.Module, configured: Optional[Iterable[str]]) -> Optional[Set[str]]:
+    """The configured argument names, else those of `forward`; `None` (all) for `forward(**kwargs)`."""
+    if configured is not None:
+        return set(configured)
+    return None if accepts_any_argument(module) else get_forward_arguments(module)
+
+
+def _check_component_keys(option: str, keys: Iterable[str], components: List[str]) -> None:
+    unknown = sorted(set(keys) - set(components))
+    if unknown:
+        raise ConfigurationError(
+            f"MultiTaskModel's {option} names {unknown}, which are not components; "
+            f"components: {components}."
+        )
+
+
+@Model.register("multitask", exist_ok=True)
+class MultiTaskModel(AllenNlpMultiTaskModel):
+    """
+    A `Backbone` that encodes the inputs once, and named `Heads` that each predict from the encoding of
+    the instances of their task. A drop-in for AllenNLP's `MultiTaskModel` (same configuration keys,
+    output keys, metric names and state-dict keys), without its bugs, and with several heads per task,
+    switchable heads and pluggable loss weighting.
+
+    Every instance carries a `task` `MetadataField` (AllenNLP's multitask dataset reader adds it). The
+    backbone runs once on the whole batch; each head receives only the rows of the tasks it serves,
+    sliced without changing the caller's inputs. Head outputs appear as `{head}_{key}`, and `loss` is
+    the combination of the heads' losses.
+
+    Registered as a `Model` with name "multitask", replacing AllenNLP's registration.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    backbone : `Backbone`
+        Encodes the whole batch; its outputs are available to every head.
+    heads : `Dict[str, Head]`
+        The heads, by name.
+    loss_weights : `Dict[str, float]`, optional (default = `1.0 for every head`)
+        A fixed weight for some or all heads' losses; heads left out weigh 1.0.
+    arg_name_mapping : `Dict[str, Dict[str, str]]`, optional (default = `identity`)
+        Per component ("backbone" or a head name), renames available arguments before they are
+        passed, e.g. `{"backbone": {"question": "text"}, "sentiment": {"sentiment": "label"}}`.
+    allowed_arguments : `Dict[str, Set[str]]`, optional (default = `inferred`)
+        Per component, the argument names its `forward` receives. Components left out get the
+        parameters of their `forward`, or every argument when their `forward` takes `**kwargs`.
+    initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
+        Initialises the model's parameters.
+    task_heads : `Dict[str, List[str]]`, optional (default = `each task to the head of its name`)
+        Which heads serve each task, for instances that feed several heads (e.g.
+        `{"conll": ["pos", "ner"]}`). Tasks left out are served by the head named like them.
+    active_heads : `List[str]`, optional (default = `all heads`)
+        The heads that run; others are skipped (see `set_active_heads`).
+    loss_weighting : `Lazy[LossWeighting]`, optional (default = `static, from loss_weights`)
+        How head losses combine: `static`, `uncertainty` or `dwa`. Not together with `loss_weights`.
+    """
+
+    default_predictor = "multitask"
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        backbone: Backbone,
+        heads: Dict[str, Head],
+        *,
+        loss_weights: Optional[Dict[str, float]] = None,
+        arg_name_mapping: Optional[Dict[str, Dict[str, str]]] = None,
+        allowed_arguments: Optional[Dict[str, Set[str]]] = None,
+        initializer: Optional[InitializerApplicator] = None,
+        task_heads: Optional[Dict[str, List[str]]] = None,
+        active_heads: Optional[List[str]] = None,
+        loss_weighting: Optional[Lazy[LossWeighting]] = None,
+        **kwargs: Any,
+    ) -> None:
+        Model.__init__(self, vocab, **kwargs)
+        if not heads:
+            raise ConfigurationError("MultiTaskModel needs at least one head.")
+        self._backbone = backbone
+        self._heads = torch.nn.ModuleDict(heads)
+        self._heads_called: Set[str] = set()
+        head_names = list(heads)
+        components = [BACKBONE, *head_names]
+        arg_name_mapping = dict(arg_name_mapping or {})
+        allowed_arguments = dict(allowed_arguments or {})
+        _check_component_keys("arg_name_mapping", arg_name_mapping, components)
+        _check_component_keys("allowed_arguments", allowed_arguments, components)
+        self._routers = {
+            name: ArgumentRouter(
+                component=name,
+                allowed=_allowed_arguments_of(module, allowed_arguments.get(name)),
+                required=get_required_arguments(module),
+                name_mapping=arg_name_mapping.get(name, {}),
+            )
+            for name, module in [(BACKBONE, backbone), *heads.items()]
+        }
+        self._task_heads = self._build_task_heads(head_names, task_heads or {})
+        self._active_heads: List[str] = head_names
+        self.set_active_heads(head_names if active_heads is None else active_heads)
+        if loss_weighting is None:
+            self._loss_weighting: LossWeighting = StaticLossWeighting(head_names, loss_weights)
+        elif loss_weights:
+            raise ConfigurationError(
+                "MultiTaskModel takes loss_weights or loss_weighting, not both; give static weights as "
+                '{"loss_weighting": {"type": "static", "weights": {...}}} or drop loss_weights.'
+            )
+        else:
+            self._loss_weighting = loss_weighting.construct(head_names=head_names)
+        (initializer or InitializerApplicator())(self)
+
+    @staticmethod
+    def _build_task_heads(head_names: List[str], task_heads: Dict[str, List[str]]) -> Dict[str, List[str]]:
+        for task, names in task_heads.items():
+            if isinstance(names, str) or not names:
+                raise ConfigurationError(
+                    f"task_heads['{task}'] must be a non-empty list of head names, got {names!r}."
+                )
+            unknown = sorted(set(names) - set(head_names))
+            if unknown:
+                raise ConfigurationError(
+                    f"task_heads['{task}'] names {unknown}, which are not heads; heads: {head_names}."
+                )
+        return {**{head: [head] for head in head_names}, **{task: list(names) for task, names in task_heads.items()}}
+
+    @property
+    def active_heads(self) -> List[str]:
+        """The heads that run, in the model's head order."""
+        return list(self._active_heads)
+
+    def set_active_heads(self, heads: Iterable[str]) -> None:
+        """
+        Runs only `heads` from now on (e.g. to skip an auxiliary head at evaluation or prediction).
+        Raises `ConfigurationError` for a name that is not a head.
+        """
+        wanted = list(heads)
+        unknown = sorted(set(wanted) - set(self._heads))
+        if unknown:
+            raise ConfigurationError(
+                f"active_heads names {unknown}, which are not heads; heads: {list(self._heads)}."
+            )
+        self._active_heads = [head for head in self._heads if head in wanted]
+
+    def route(self, tasks: List[str]) -> Dict[str, RowSelection]:
+        """The rows of a batch with these per-instance `tasks` that each active head receives."""
+        head_rows = route_tasks(tasks, self._task_heads, self._active_heads)
+        return {head: RowSelection(rows, len(tasks)) for head, rows in head_rows.items()}
+
+    def forward(self, **kwargs: Any) -> Dict[str, torch.Tensor]:  # type: ignore
+        tasks = kwargs.get("task")
+        if tasks is None:
+            raise ValueError(
+                "Instances for multitask training need a MetadataField named 'task' naming their task "
+                f"(AllenNLP's multitask dataset reader adds it); this batch has only {sorted(kwargs)}."
+            )
+        if len(tasks) == 0:
+            raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
+        selections = self.route(tasks)
+        backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
+        self._check_batch_first(backbone_outputs, len(tasks))
+        available = {**backbone_outputs, **kwargs}
+        # Every head's arguments are checked before any head runs (and updates its metrics).
+        head_arguments = {head: self._routers[head].select(available) for head in selections}
+        outputs: Dict[str, Any] = dict(backbone_outputs)
+        head_losses: Dict[str, torch.Tensor] = {}
+        for head, arguments in head_arguments.items():
+            selection = selections[head]
+            head_outputs = self._heads[head](**{name: selection.take(value) for name, value in arguments.items()})
+            for key, value in head_outputs.items():
+                outputs[f"{head}_{key}"] = value
+            if "loss" in head_outputs:
+                head_losses[head] = self._checked_loss(head, head_outputs["loss"])
+        if head_losses:
+            loss = self._loss_weighting(head_losses)
+            self._check_finite(loss, head_losses)
+            if self.training and torch.is_grad_enabled() and is_distributed():
+                loss = loss + self._zero_for_idle_heads(loss, head_losses)
+            self._heads_called.update(head_losses)
+            outputs["loss"] = loss
+        return outputs
+
+    @staticmethod
+    def _check_batch_first(backbone_outputs: Mapping[str, Any], batch_size: int) -> None:
+        for key, value in backbone_outputs.items():
+            if isinstance(value, torch.Tensor) and (value.dim() == 0 or value.size(0) != batch_size):
+                raise ValueError(
+                    f"Backbone output '{key}' has shape {tuple(value.shape)}, but outputs must be "
+                    f"batch-first (first dimension {batch_size}) so that heads can get their rows."
+                )
+
+    @staticmethod
+    def _checked_loss(head: str, loss: torch.Tensor) -> torch.Tensor:
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"Head '{head}' returned a loss of shape {shape}; a loss must be a scalar tensor.")
+        return loss
+
+    @staticmethod
+    def _check_finite(loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> None:
+        # One check of the combined loss (AllenNLP's trainer checks it at this point too); the heads'
+        # losses are looked at only to name the culprit.
+        if not bool(torch.isfinite(loss)):
+            culprits = [head for head, value in head_losses.items() if not bool(torch.isfinite(value))]
+            raise ValueError(
+                f"Head(s) {culprits or list(head_losses)} returned a non-finite loss "
+                f"(losses: { {head: float(value) for head, value in head_losses.items()} })."
+            )
+
+    def _zero_for_idle_heads(self, loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """
+        A zero that depends on every parameter of the heads without a loss in this batch, so that
+        `DistributedDataParallel` sees a (zero) gradient for each of them and its reducer does not stall.
+        """
+        idle = [
+            parameter
+            for head, module in self._heads.items()
+            if head not in head_losses
+            for parameter in module.parameters()
+            if parameter.requires_grad
+        ]
+        if not idle:
+            return loss.new_zeros(())
+        return torch.stack([parameter.sum() for parameter in idle]).sum() * 0.0
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics: Dict[str, float] = {}
+        for head in self._heads_to_report():
+            for key, value in self._heads[head].get_metrics(reset).items():
+                metrics[f"{head}_{key}"] = value
+        if self._loss_weighting.reports_weights:
+            for head, weight in self._loss_weighting.current_weights().items():
+                metrics[f"{head}_loss_weight"] = weight
+        if reset:
+            self._heads_called.clear()
+            self._loss_weighting.end_of_epoch()
+        return metrics
+
+    def _heads_to_report(self) -> List[str]:
+        """
+        The heads that computed a loss since the last reset, in the model's head order. Under
+        distributed training, those of any rank: every rank then asks the same heads for their
+        metrics in the same order, so the metrics' all-reduce calls pair up.
+        """
+        called = [head in self._heads_called for head in self._heads]
+        if is_distributed():
+            device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+            flags = torch.tensor(called, dtype=torch.int32, device=device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            called = [bool(flag) for flag in flags.tolist()]
+        return [head for head, was_called in zip(self._heads, called) if was_called]
+
+    def _head_of_output(self, key: str) -> Optional[str]:
+        """The head whose `{head}_` prefix `key` has; the longest such name wins."""
+        owners = [head for head in self._heads if key.startswith(f"{head}_")]
+        return max(owners, key=len) if owners else None
+
+    def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
+        output_dict = self._backbone.make_output_human_readable(output_dict)
+        head_outputs: Dict[str, Dict[str, Any]] = {}
+        for key, value in output_dict.items():
+            head = self._head_of_output(key)
+            if head is not None:
+                head_outputs.setdefault(head, {})[key[len(head) + 1 :]] = value
+        for head, outputs in head_outputs.items():
+            for key, value in self._heads[head].make_output_human_readable(outputs).items():
+                output_dict[f"{head}_{key}"] = value
+        return output_dict
+
+    def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, numpy.ndarray]]:
+        """
+        Runs the instances as one batch (the backbone once, each head on its own rows) and returns one
+        output per instance, in input order: the backbone's outputs, and the `{head}_` outputs of each
+        head that served the instance.
+        """
+        with torch.no_grad():
+            batch = Batch(instances)
+            batch.index_instances(self.vocab)
+            model_input = util.move_to_device(batch.as_tensor_dict(), self._get_prediction_device())
+            outputs = self.make_output_human_readable(self(**model_input))
+            rows_of_head = {head: selection.rows for head, selection in self.route(model_input["task"]).items()}
+            separated: List[Dict[str, Any]] = [{} for _ in instances]
+            for name, output in outputs.items():
+                head = self._head_of_output(name)
+                rows = rows_of_head.get(head, []) if head else list(range(len(instances)))
+                if isinstance(output, torch.Tensor):
+                    output = output.unsqueeze(0) if output.dim() == 0 else output
+                    output = output.detach().cpu().numpy()
+                if len(output) != len(rows):
+                    self._maybe_warn_for_unseparable_batches(name)
+                    continue
+                for row, value in zip(rows, output):
+                    separated[row][name] = value
+            return separated

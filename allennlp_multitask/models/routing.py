@@ -1,0 +1,193 @@
+"""
+The plumbing of a multitask model, kept pure: which arguments reach which component, which rows of a
+batch belong to which head, and how a batch is sliced for one head.
+
+Nothing here knows about trainers, vocabularies or metrics; `MultiTaskModel` composes these pieces.
+"""
+import inspect
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+
+import torch
+
+
+def get_forward_arguments(module: torch.nn.Module) -> Set[str]:
+    """
+    The names of the parameters of `module.forward`, as AllenNLP's function of the same name returns
+    them (a `**kwargs` parameter appears under its own name).
+    """
+    signature = inspect.signature(module.forward)
+    return {name for name in signature.parameters if name != "self"}
+
+
+def accepts_any_argument(module: torch.nn.Module) -> bool:
+    """Whether `module.forward` takes `**kwargs`, and so can be given every available argument."""
+    return any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD
+        for parameter in inspect.signature(module.forward).parameters.values()
+    )
+
+
+def get_required_arguments(module: torch.nn.Module) -> Set[str]:
+    """The parameters of `module.forward` that have no default value."""
+    named_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {
+        name
+        for name, parameter in inspect.signature(module.forward).parameters.items()
+        if name != "self" and parameter.kind in named_kinds and parameter.default is inspect.Parameter.empty
+    }
+
+
+class ArgumentRouter:
+    """
+    Picks, renames and checks the arguments one component (the backbone or a head) receives.
+
+    # Parameters
+
+    component : `str`
+        The component's name, used in error messages ("backbone" or a head's name).
+    allowed : `Optional[Set[str]]`
+        The argument names the component accepts after renaming; `None` accepts every argument.
+    required : `Set[str]`
+        The argument names the component cannot do without.
+    name_mapping : `Mapping[str, str]`
+        Renames available arguments (`{"question": "text"}`) before they are matched against `allowed`.
+    """
+
+    def __init__(
+        self,
+        component: str,
+        allowed: Optional[Set[str]],
+        required: Set[str],
+        name_mapping: Mapping[str, str],
+    ) -> None:
+        self.component = component
+        self.allowed = allowed
+        self.required = required
+        self.name_mapping = dict(name_mapping)
+
+    def select(self, available: Mapping[str, Any]) -> Dict[str, Any]:
+        """
+        Returns the arguments for the component, renamed, from `available` (which is never changed).
+        Raises `ValueError` if two inputs land on one name, or a required argument is missing.
+        """
+        kept: Dict[str, Any] = {}
+        sources: Dict[str, str] = {}
+        for key, value in available.items():
+            name = self.name_mapping.get(key, key)
+            if self.allowed is not None and name not in self.allowed:
+                continue
+            if name in kept:
+                raise ValueError(
+                    f"Component '{self.component}' got two inputs for its argument '{name}': "
+                    f"'{sources[name]}' and '{key}' (after arg_name_mapping). Each batch may carry "
+                    "only one input that maps onto a name."
+                )
+            kept[name] = value
+            sources[name] = key
+        missing = self.required - kept.keys()
+        if missing:
+            renamed = sorted(self.name_mapping.get(key, key) for key in available)
+            raise ValueError(
+                f"Component '{self.component}' needs argument(s) {sorted(missing)}, but the batch "
+                f"offers only {renamed} after arg_name_mapping."
+            )
+        return kept
+
+
+def route_tasks(
+    tasks: Sequence[str], task_heads: Mapping[str, Sequence[str]], active_heads: Iterable[str]
+) -> Dict[str, List[int]]:
+    """
+    Maps each active head to the batch rows it serves, in batch order, given each row's task.
+
+    Heads come out in the order of `active_heads`; heads with no rows are left out. A task that no
+    head serves raises `ValueError` naming the task and the known tasks.
+    """
+    task_rows: Dict[str, List[int]] = {}
+    for row, task in enumerate(tasks):
+        task_rows.setdefault(task, []).append(row)
+    unknown = [task for task in task_rows if task not in task_heads]
+    if unknown:
+        raise ValueError(
+            f"Batch has instances of task(s) {unknown} that no head serves; "
+            f"known tasks: {sorted(task_heads)}."
+        )
+    head_rows: Dict[str, List[int]] = {}
+    for head in active_heads:
+        serving = [task_rows[task] for task in task_rows if head in task_heads[task]]
+        if len(serving) == 1:
+            head_rows[head] = serving[0]
+        elif serving:
+            head_rows[head] = sorted(row for rows in serving for row in rows)
+    return head_rows
+
+
+def _holds_only_tensors(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return bool(value) and all(_holds_only_tensors(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_holds_only_tensors(item) for item in value)
+    return False
+
+
+class RowSelection:
+    """
+    Some rows of a batch, and the means to cut any batch-shaped value down to them without touching
+    the original.
+
+    # Parameters
+
+    rows : `List[int]`
+        The rows to keep, ascending.
+    batch_size : `int`
+        The number of rows in the whole batch.
+
+    Slicing rules, applied at any depth:
+
+    - a tensor whose first dimension is `batch_size` keeps the selected rows: the same tensor when
+      every row is selected, a view when the rows are contiguous, else one `index_select`;
+    - a dict is rebuilt with each value sliced;
+    - a list or tuple made only of tensors (or of containers of tensors) is rebuilt with each item
+      sliced; any other list or tuple of length `batch_size` holds one item per instance, and keeps the
+      selected items;
+    - anything else (scalars, strings, tensors of other shapes) is not per-instance and passes unchanged.
+    """
+
+    def __init__(self, rows: List[int], batch_size: int) -> None:
+        self.rows = rows
+        self.batch_size = batch_size
+        self.is_whole_batch = len(rows) == batch_size
+        first = rows[0] if rows else 0
+        self._is_contiguous = rows == list(range(first, first + len(rows)))
+        self._indices: Dict[torch.device, torch.Tensor] = {}
+
+    def take(self, value: Any) -> Any:
+        """Returns `value` restricted to the selected rows; `value` itself is never modified."""
+        if self.is_whole_batch:
+            return value
+        if isinstance(value, torch.Tensor):
+            if value.dim() == 0 or value.size(0) != self.batch_size:
+                return value
+            if self._is_contiguous:
+                return value.narrow(0, self.rows[0], len(self.rows))
+            return value.index_select(0, self._indices_on(value.device))
+        if isinstance(value, dict):
+            return {key: self.take(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            if _holds_only_tensors(value):
+                return type(value)(self.take(item) for item in value)
+            if len(value) == self.batch_size:
+                return type(value)(value[row] for row in self.rows)
+        return value
+
+    def _indices_on(self, device: torch.device) -> torch.Tensor:
+        indices = self._indices.get(device)
+        if indices is None:
+            indices = torch.tensor(self.rows, dtype=torch.long)
+            if device.type != "cpu":
+                # A pinned, non-blocking copy keeps routing free of host-device synchronisation.
+                indices = indices.pin_memory().to(device, non_blocking=True)
+            self._indices[device] = indices
+        return indices

@@ -1,0 +1,3 @@
+from allennlp_multitask.modules.backbones import EmbedderBackbone
+
+__all__ = ["EmbedderBackbone"]

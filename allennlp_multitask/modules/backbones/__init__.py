@@ -1,0 +1,3 @@
+from allennlp_multitask.modules.backbones.embedder_backbone import EmbedderBackbone
+
+__all__ = ["EmbedderBackbone"]

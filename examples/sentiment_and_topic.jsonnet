@@ -32,6 +32,12 @@ local reader(text_key, label_key) = {
     "type": "multitask",
     "scheduler": {"type": "homogeneous_roundrobin", "batch_size": 16},
   },
+  // Validation draws no random numbers, so a run resumed with `allennlp train -r` ends as if never stopped.
+  "validation_data_loader": {
+    "type": "multitask",
+    "scheduler": {"type": "homogeneous_roundrobin", "batch_size": 16},
+    "shuffle": false,
+  },
   "train_data_path": {
     "sentiment": data_dir + "sentiment_train.jsonl",
     "topic": data_dir + "topic_train.jsonl",

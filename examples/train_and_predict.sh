@@ -9,5 +9,13 @@ allennlp predict "$run_dir/model.tar.gz" examples/data/predict_inputs.jsonl \
   --include-package allennlp_multitask --output-file "$run_dir/predictions.jsonl" --silent
 echo "Per-head validation metrics ($run_dir/metrics.json):"
 grep -E '"validation_.*_accuracy"' "$run_dir/metrics.json"
-echo "Predictions ($run_dir/predictions.jsonl):"
-cat "$run_dir/predictions.jsonl"
+echo "Predicted labels (full outputs in $run_dir/predictions.jsonl):"
+python - "$run_dir/predictions.jsonl" <<'PYTHON'
+import json
+import sys
+
+with open(sys.argv[1]) as predictions:
+    for line in predictions:
+        output = json.loads(line)
+        print({key: value for key, value in output.items() if key.endswith("_label")})
+PYTHON

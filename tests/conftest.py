@@ -5,12 +5,15 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
+# Two cores: one intra-op thread per process keeps in-process training and the spawned distributed
+# workers from fighting over them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-import allennlp_multitask  # noqa: E402,F401  (registers our components)
+import allennlp_multitask  # noqa: F401  (registers our components)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO_ROOT / "examples" / "sentiment_and_topic.jsonnet"
@@ -44,7 +47,7 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     directory = tmp_path_factory.mktemp("tiny_bert")
-    words = "the a film was great awful what is best oven pasta team sports cooking good bad".split()
+    words = ["the", "a", "film", "was", "great", "awful", "what", "is", "best", "oven", "pasta", "team", "good"]
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]]
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)

@@ -1,3 +1,4 @@
 from allennlp_multitask.data.dataset_readers import LabeledTextJsonReader
+from allennlp_multitask.data.samplers import TemperatureSampler
 
-__all__ = ["LabeledTextJsonReader"]
+__all__ = ["LabeledTextJsonReader", "TemperatureSampler"]

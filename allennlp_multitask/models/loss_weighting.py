@@ -1,7 +1,8 @@
 """
 Strategies that combine the heads' losses into the one loss a multitask model optimises.
 """
-from typing import Dict, Mapping, Optional, Sequence
+import math
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -42,6 +43,13 @@ class LossWeighting(torch.nn.Module, Registrable):
     def end_of_epoch(self) -> None:
         """Called when the model's metrics are reset, at the end of each training and validation pass."""
 
+    def running_state(self) -> List[torch.Tensor]:
+        """
+        The tensors that `forward` updates in place (e.g. running loss sums). The model keeps a copy
+        before its heads run, so that a forward pass that fails leaves them as they were.
+        """
+        return []
+
 
 @LossWeighting.register("static")
 class StaticLossWeighting(LossWeighting):
@@ -65,14 +73,16 @@ class StaticLossWeighting(LossWeighting):
         unknown = sorted(set(weights) - set(self.head_names))
         if unknown:
             raise ConfigurationError(
-                f"loss_weights names {unknown}, which are not heads; heads: {self.head_names}."
+                f"Static loss weights (loss_weights) name {unknown}, which are not heads; heads: {self.head_names}."
             )
         self.weights = {head: float(weights.get(head, 1.0)) for head in self.head_names}
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
         total: Optional[torch.Tensor] = None
         for head, loss in head_losses.items():
-            weighted = self.weights[head] * loss
+            weight = self.weights[head]
+            # Weight one is skipped: the same loss and gradients, and per head two autograd ops fewer.
+            weighted = loss if weight == 1.0 else weight * loss
             total = weighted if total is None else total + weighted
         assert total is not None, "StaticLossWeighting needs at least one head loss."
         return total
@@ -85,9 +95,13 @@ class StaticLossWeighting(LossWeighting):
 class UncertaintyLossWeighting(LossWeighting):
     """
     Homoscedastic-uncertainty weighting (Kendall, Gal & Cipolla, 2018): each head has a learnable
-    log-variance `s`, and contributes `exp(-s) * loss + s`. A head whose loss stays high learns a large
-    variance and a small weight `exp(-s)`; the `+ s` term keeps variances from growing without bound.
-    The log-variances are parameters, so they are trained and saved in the archive.
+    log-variance `s = log(sigma^2)`, and contributes `exp(-s) * loss + s`. This is the paper's
+    `loss / (2 sigma^2) + log(sigma)` doubled, so that `s = 0` starts as the plain sum of the losses.
+    A head whose loss stays high learns a large variance and a small weight `exp(-s)`: for a fixed
+    loss `L` the optimum is `s = log(L)`, and the `+ s` term keeps variances from growing without
+    bound. The log-variances are parameters of the model (`_loss_weighting.log_variances`), so the
+    optimizer trains them and the archive saves them. The model reports each head's `exp(-s)` as
+    `{head}_loss_weight`.
 
     Registered as a `LossWeighting` with name "uncertainty".
 
@@ -103,6 +117,10 @@ class UncertaintyLossWeighting(LossWeighting):
 
     def __init__(self, head_names: Sequence[str], initial_log_variance: float = 0.0) -> None:
         super().__init__(head_names)
+        if not math.isfinite(initial_log_variance):
+            raise ConfigurationError(
+                f"uncertainty loss weighting needs a finite initial_log_variance, got {initial_log_variance}."
+            )
         self.log_variances = torch.nn.Parameter(
             torch.full((len(self.head_names),), float(initial_log_variance))
         )
@@ -129,7 +147,13 @@ class DynamicWeightAverage(LossWeighting):
     fast each head's average training loss fell over the two epochs before:
     `w_k = K * softmax_k(r_k / T)` with `r_k = L_k(t-1) / L_k(t-2)` and `K` the number of heads, so a
     head whose loss falls slowly gets more weight. The first two epochs use weight 1.0 for every head.
-    Loss history and weights are buffers, so they are saved with the model and survive a resumed run.
+    Loss history and weights are buffers (`_loss_weighting.loss_history`, `_loss_weighting.weights`),
+    so they are saved with the model and survive a resumed run.
+
+    An epoch ends when the model's metrics are reset (`get_metrics(reset=True)`, as AllenNLP's trainer
+    does after each training and validation pass); only training batches count towards the averages.
+    The model reports the weights as `{head}_loss_weight`: in a pass's metrics, the weights its loss
+    was computed with (validation metrics thus show the weights of the next training epoch).
 
     Registered as a `LossWeighting` with name "dwa".
 
@@ -138,23 +162,32 @@ class DynamicWeightAverage(LossWeighting):
     head_names : `Sequence[str]`
         Given by the model.
     temperature : `float`, optional (default = `2.0`)
-        `T` above: large values make the weights more even.
+        `T` above, positive and finite: large values make the weights more even.
     """
 
     reports_weights = True
 
     def __init__(self, head_names: Sequence[str], temperature: float = 2.0) -> None:
         super().__init__(head_names)
-        if temperature <= 0:
-            raise ConfigurationError(f"dwa temperature must be positive, got {temperature}.")
+        if not (0 < temperature < math.inf):
+            raise ConfigurationError(f"dwa loss weighting needs a positive, finite temperature, got {temperature}.")
         self.temperature = float(temperature)
         heads = len(self.head_names)
         self._position = {head: index for index, head in enumerate(self.head_names)}
         self.register_buffer("weights", torch.ones(heads))
         # Average training loss of each head in the last two epochs (row 0 the older); NaN when unknown.
         self.register_buffer("loss_history", torch.full((2, heads), float("nan")))
-        self.register_buffer("_epoch_loss_sum", torch.zeros(heads), persistent=False)
-        self.register_buffer("_epoch_loss_count", torch.zeros(heads), persistent=False)
+        # This epoch's training-loss sums and counts per head. Plain tensors (moved with the module by
+        # `_apply`), not buffers: DistributedDataParallel overwrites every buffer with rank 0's before
+        # each forward, which would drop the other ranks' losses.
+        self._epoch_loss_sum = torch.zeros(heads)
+        self._epoch_loss_count = torch.zeros(heads)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "DynamicWeightAverage":
+        super()._apply(fn, recurse)
+        self._epoch_loss_sum = fn(self._epoch_loss_sum)
+        self._epoch_loss_count = fn(self._epoch_loss_count)
+        return self
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
         total: Optional[torch.Tensor] = None
@@ -171,6 +204,9 @@ class DynamicWeightAverage(LossWeighting):
     def current_weights(self) -> Dict[str, float]:
         return dict(zip(self.head_names, self.weights.tolist()))
 
+    def running_state(self) -> List[torch.Tensor]:
+        return [self._epoch_loss_sum, self._epoch_loss_count]
+
     def end_of_epoch(self) -> None:
         sums, counts = self._epoch_loss_sum.clone(), self._epoch_loss_count.clone()
         if is_distributed():
@@ -181,7 +217,7 @@ class DynamicWeightAverage(LossWeighting):
         averages = torch.where(counts > 0, sums / counts.clamp(min=1), self.loss_history[1])
         self.loss_history.copy_(torch.stack([self.loss_history[1], averages]))
         ratios = self.loss_history[1] / self.loss_history[0]
-        if not torch.isnan(ratios).any():
+        if torch.isfinite(ratios).all():  # Not before two epochs, nor after an average loss of zero.
             self.weights.copy_(len(self.head_names) * torch.softmax(ratios / self.temperature, dim=0))
         self._epoch_loss_sum.zero_()
         self._epoch_loss_count.zero_()

@@ -1,4 +1,7 @@
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set
+import difflib
+import inspect
+import math
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import numpy
 import torch
@@ -22,6 +25,7 @@ from allennlp_multitask.models.routing import (
     get_required_arguments,
     route_tasks,
 )
+from allennlp_multitask.models.state_snapshot import StateSnapshot, find_metrics
 
 BACKBONE = "backbone"
 
@@ -42,6 +46,41 @@ def _check_component_keys(option: str, keys: Iterable[str], components: List[str
         )
 
 
+def _batchable_groups(instances: List[Instance]) -> List[List[int]]:
+    """
+    The positions of `instances`, grouped by their field names and types (AllenNLP's `Batch` takes only
+    instances alike in both), groups in order of first appearance.
+    """
+    groups: Dict[Tuple[Tuple[str, str], ...], List[int]] = {}
+    for position, instance in enumerate(instances):
+        kind = tuple(sorted((name, type(field).__name__) for name, field in instance.fields.items()))
+        groups.setdefault(kind, []).append(position)
+    return list(groups.values())
+
+
+def _split_string_hint(names: List[str]) -> str:
+    """A hint for a string given where a list of names belongs, which `from_params` splits into characters."""
+    if len(names) > 1 and all(len(name) == 1 for name in names):
+        return f' A string where a list belongs? Write ["{"".join(names)}"].'
+    return ""
+
+
+def _check_model_keys(model_kwargs: Mapping[str, Any]) -> None:
+    """
+    Raises `ConfigurationError` for keys that neither `MultiTaskModel` nor `Model.__init__` takes.
+    `from_params` passes the keys it does not know on to a constructor with `**kwargs`, so a misspelled
+    key (`"loss_weigths"`) would otherwise reach `Model.__init__` as a bare `TypeError`.
+    """
+    base_keys = set(inspect.signature(Model.__init__).parameters) - {"self", "vocab"}
+    unknown = sorted(set(model_kwargs) - base_keys)
+    if unknown:
+        own_keys = set(inspect.signature(MultiTaskModel.__init__).parameters) - {"self", "vocab", "kwargs"}
+        known = sorted(own_keys | base_keys)
+        guesses = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
+        hints = "".join(f" Did you mean '{guess[0]}' for '{key}'?" for key, guess in guesses.items() if guess)
+        raise ConfigurationError(f"MultiTaskModel has no key(s) {unknown}; its keys: {known}.{hints}")
+
+
 @Model.register("multitask", exist_ok=True)
 class MultiTaskModel(AllenNlpMultiTaskModel):
     """
@@ -54,6 +93,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     backbone runs once on the whole batch; each head receives only the rows of the tasks it serves,
     sliced without changing the caller's inputs. Head outputs appear as `{head}_{key}`, and `loss` is
     the combination of the heads' losses.
+
+    Distributed training (AllenNLP's `"distributed"` setting) needs no `find_unused_parameters`: heads
+    without a loss on a worker's batch get a zero gradient there, and every worker reports the same
+    heads' metrics in the same order. Workers must run the same heads on each batch (heads' metrics sum
+    their counts across workers at each update); a batch on which they would not raises `ValueError`.
 
     Registered as a `Model` with name "multitask", replacing AllenNLP's registration.
 
@@ -100,12 +144,14 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         loss_weighting: Optional[Lazy[LossWeighting]] = None,
         **kwargs: Any,
     ) -> None:
+        _check_model_keys(kwargs)
         Model.__init__(self, vocab, **kwargs)
         if not heads:
             raise ConfigurationError("MultiTaskModel needs at least one head.")
         self._backbone = backbone
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
+        self._head_metrics = {name: find_metrics(head) for name, head in heads.items()}
         head_names = list(heads)
         components = [BACKBONE, *head_names]
         arg_name_mapping = dict(arg_name_mapping or {})
@@ -146,8 +192,14 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             if unknown:
                 raise ConfigurationError(
                     f"task_heads['{task}'] names {unknown}, which are not heads; heads: {head_names}."
+                    + _split_string_hint(names)
                 )
         return {**{head: [head] for head in head_names}, **{task: list(names) for task, names in task_heads.items()}}
+
+    @property
+    def task_heads(self) -> Dict[str, List[str]]:
+        """The heads that serve each task, by task (every head serves the task of its name)."""
+        return {task: list(heads) for task, heads in self._task_heads.items()}
 
     @property
     def active_heads(self) -> List[str]:
@@ -164,13 +216,14 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         if unknown:
             raise ConfigurationError(
                 f"active_heads names {unknown}, which are not heads; heads: {list(self._heads)}."
+                + _split_string_hint(wanted)
             )
         self._active_heads = [head for head in self._heads if head in wanted]
 
     def route(self, tasks: List[str]) -> Dict[str, RowSelection]:
         """The rows of a batch with these per-instance `tasks` that each active head receives."""
         head_rows = route_tasks(tasks, self._task_heads, self._active_heads)
-        return {head: RowSelection(rows, len(tasks)) for head, rows in head_rows.items()}
+        return RowSelection.for_heads(head_rows, len(tasks))
 
     def forward(self, **kwargs: Any) -> Dict[str, torch.Tensor]:  # type: ignore
         tasks = kwargs.get("task")
@@ -182,11 +235,30 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         if len(tasks) == 0:
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
         selections = self.route(tasks)
+        if is_distributed():
+            self._check_same_heads_on_every_worker(selections)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
         available = {**backbone_outputs, **kwargs}
         # Every head's arguments are checked before any head runs (and updates its metrics).
         head_arguments = {head: self._routers[head].select(available) for head in selections}
+        # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
+        snapshot = StateSnapshot(
+            [metric for head in head_arguments for metric in self._head_metrics[head]],
+            self._loss_weighting.running_state(),
+        )
+        try:
+            return self._run_heads(selections, head_arguments, backbone_outputs)
+        except BaseException:
+            snapshot.restore()
+            raise
+
+    def _run_heads(
+        self,
+        selections: Mapping[str, RowSelection],
+        head_arguments: Mapping[str, Dict[str, Any]],
+        backbone_outputs: Mapping[str, Any],
+    ) -> Dict[str, Any]:
         outputs: Dict[str, Any] = dict(backbone_outputs)
         head_losses: Dict[str, torch.Tensor] = {}
         for head, arguments in head_arguments.items():
@@ -224,12 +296,35 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     @staticmethod
     def _check_finite(loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> None:
         # One check of the combined loss (AllenNLP's trainer checks it at this point too); the heads'
-        # losses are looked at only to name the culprit.
-        if not bool(torch.isfinite(loss)):
+        # losses are looked at only to name the culprit. `item()` costs a fraction of an `isfinite` op.
+        if not math.isfinite(loss.item()):
             culprits = [head for head, value in head_losses.items() if not bool(torch.isfinite(value))]
             raise ValueError(
                 f"Head(s) {culprits or list(head_losses)} returned a non-finite loss "
-                f"(losses: { {head: float(value) for head, value in head_losses.items()} })."
+                f"(losses: { {head: float(value.detach()) for head, value in head_losses.items()} })."
+            )
+
+    def _check_same_heads_on_every_worker(self, selections: Mapping[str, RowSelection]) -> None:
+        """
+        Under distributed training, raises unless every worker runs the same heads on its batch. Heads
+        update their metrics while they run, and AllenNLP's metrics (accuracy, F1, averages) sum each
+        update across workers right away: workers that run different heads would add one head's counts
+        to another's, and their metrics, early stopping and learning-rate schedules would drift apart.
+        """
+        flags = torch.tensor([head in selections for head in self._heads], dtype=torch.int32)
+        flags = flags.to(util.distributed_device())
+        dist.all_reduce(flags)
+        workers = dist.get_world_size()
+        mixed = {head: count for head, count in zip(self._heads, flags.tolist()) if 0 < count < workers}
+        if mixed:
+            raise ValueError(
+                f"Under distributed training every worker must run the same heads on each batch, but on this "
+                f"batch head(s) {list(mixed)} ran on only {list(mixed.values())} of {workers} workers: the "
+                "workers' batches hold different tasks. Heads' metrics sum their counts across workers at "
+                "each update, so every worker needs the same number of batches of each task: e.g. make each "
+                "task's instance count a multiple of the number of workers, or give the multitask data "
+                "loader 'instances_per_epoch' and a sampler whose proportions do not depend on a worker's "
+                "share of the data ('uniform', 'weighted')."
             )
 
     def _zero_for_idle_heads(self, loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -269,8 +364,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         """
         called = [head in self._heads_called for head in self._heads]
         if is_distributed():
-            device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
-            flags = torch.tensor(called, dtype=torch.int32, device=device)
+            flags = torch.tensor(called, dtype=torch.int32, device=util.distributed_device())
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
             called = [bool(flag) for flag in flags.tolist()]
         return [head for head, was_called in zip(self._heads, called) if was_called]
@@ -294,10 +388,20 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
 
     def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, numpy.ndarray]]:
         """
-        Runs the instances as one batch (the backbone once, each head on its own rows) and returns one
-        output per instance, in input order: the backbone's outputs, and the `{head}_` outputs of each
-        head that served the instance.
+        Returns one output per instance, in input order: the backbone's outputs, and the `{head}_`
+        outputs of each active head that served the instance. Instances with the same field names and
+        types run as one batch (the backbone once, each head on its own rows), whatever their tasks;
+        instances of other fields, which AllenNLP cannot batch with them, run as a batch of their own.
         """
+        outputs: List[Dict[str, numpy.ndarray]] = [{} for _ in instances]
+        for positions in _batchable_groups(instances):
+            group_outputs = self._forward_on_batch([instances[position] for position in positions])
+            for position, output in zip(positions, group_outputs):
+                outputs[position] = output
+        return outputs
+
+    def _forward_on_batch(self, instances: List[Instance]) -> List[Dict[str, numpy.ndarray]]:
+        """`forward_on_instances` for instances that make one `Batch`."""
         with torch.no_grad():
             batch = Batch(instances)
             batch.index_instances(self.vocab)

@@ -5,7 +5,8 @@ batch belong to which head, and how a batch is sliced for one head.
 Nothing here knows about trainers, vocabularies or metrics; `MultiTaskModel` composes these pieces.
 """
 import inspect
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+import itertools
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -104,21 +105,28 @@ def route_tasks(
     head serves raises `ValueError` naming the task and the known tasks.
     """
     task_rows: Dict[str, List[int]] = {}
-    for row, task in enumerate(tasks):
-        task_rows.setdefault(task, []).append(row)
+    if tasks and tasks.count(tasks[0]) == len(tasks):  # One task, as most batches have: no Python loop.
+        task_rows[tasks[0]] = list(range(len(tasks)))
+    else:
+        for row, task in enumerate(tasks):
+            task_rows.setdefault(task, []).append(row)
     unknown = [task for task in task_rows if task not in task_heads]
     if unknown:
         raise ValueError(
             f"Batch has instances of task(s) {unknown} that no head serves; "
             f"known tasks: {sorted(task_heads)}."
         )
+    serving: Dict[str, List[List[int]]] = {}
+    for task, rows in task_rows.items():
+        for head in task_heads[task]:
+            rows_lists = serving.setdefault(head, [])
+            if not rows_lists or rows_lists[-1] is not rows:  # A head listed twice for a task serves it once.
+                rows_lists.append(rows)
     head_rows: Dict[str, List[int]] = {}
     for head in active_heads:
-        serving = [task_rows[task] for task in task_rows if head in task_heads[task]]
-        if len(serving) == 1:
-            head_rows[head] = serving[0]
-        elif serving:
-            head_rows[head] = sorted(row for rows in serving for row in rows)
+        rows_lists = serving.get(head)
+        if rows_lists:
+            head_rows[head] = rows_lists[0] if len(rows_lists) == 1 else sorted(itertools.chain(*rows_lists))
     return head_rows
 
 
@@ -159,9 +167,24 @@ class RowSelection:
         self.rows = rows
         self.batch_size = batch_size
         self.is_whole_batch = len(rows) == batch_size
-        first = rows[0] if rows else 0
-        self._is_contiguous = rows == list(range(first, first + len(rows)))
-        self._indices: Dict[torch.device, torch.Tensor] = {}
+        # The second test is what counts; the first settles most scattered rows without building a list.
+        self._is_contiguous = not rows or (
+            rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1))
+        )
+        self._index_source: Optional[Tuple[_RowIndices, int]] = None
+
+    @classmethod
+    def for_heads(cls, head_rows: Mapping[str, List[int]], batch_size: int) -> Dict[str, "RowSelection"]:
+        """
+        A selection for each head's rows. The heads that gather rows share one index tensor, so that a
+        batch costs one index tensor and one host-to-device copy however many heads gather.
+        """
+        selections = {head: cls(rows, batch_size) for head, rows in head_rows.items()}
+        gathering = [selection for selection in selections.values() if not selection._is_contiguous]
+        shared = _RowIndices([selection.rows for selection in gathering])
+        for position, selection in enumerate(gathering):
+            selection._index_source = (shared, position)
+        return selections
 
     def take(self, value: Any) -> Any:
         """Returns `value` restricted to the selected rows; `value` itself is never modified."""
@@ -183,11 +206,29 @@ class RowSelection:
         return value
 
     def _indices_on(self, device: torch.device) -> torch.Tensor:
-        indices = self._indices.get(device)
-        if indices is None:
-            indices = torch.tensor(self.rows, dtype=torch.long)
+        if self._index_source is None:
+            self._index_source = (_RowIndices([self.rows]), 0)
+        shared, position = self._index_source
+        return shared.on(device)[position]
+
+
+class _RowIndices:
+    """
+    The row indices of several selections in one tensor, built and moved to each device once, and
+    handed out as one view per selection.
+    """
+
+    def __init__(self, rows_lists: List[List[int]]) -> None:
+        self._rows = list(itertools.chain(*rows_lists))
+        self._lengths = [len(rows) for rows in rows_lists]
+        self._parts: Dict[torch.device, Tuple[torch.Tensor, ...]] = {}
+
+    def on(self, device: torch.device) -> Tuple[torch.Tensor, ...]:
+        parts = self._parts.get(device)
+        if parts is None:
+            indices = torch.tensor(self._rows, dtype=torch.long)
             if device.type != "cpu":
                 # A pinned, non-blocking copy keeps routing free of host-device synchronisation.
                 indices = indices.pin_memory().to(device, non_blocking=True)
-            self._indices[device] = indices
-        return indices
+            parts = self._parts[device] = indices.split(self._lengths)
+        return parts

@@ -1,0 +1,3 @@
+from allennlp_multitask.predictors.multitask import MultiTaskPredictor
+
+__all__ = ["MultiTaskPredictor"]

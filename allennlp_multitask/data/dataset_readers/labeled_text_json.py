@@ -30,6 +30,8 @@ class LabeledTextJsonReader(DatasetReader):
         The vocabulary namespace of the labels.
     tokenizer : `Tokenizer`, optional (default = `WhitespaceTokenizer()`)
     token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
+    **kwargs
+        `DatasetReader`'s own options, e.g. `max_instances`.
     """
 
     def __init__(
@@ -41,7 +43,9 @@ class LabeledTextJsonReader(DatasetReader):
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
         **kwargs,
     ) -> None:
-        super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
+        # The reader shards its own lines (see `_read`), for data-loader workers and distributed ranks alike.
+        kwargs.update(manual_distributed_sharding=True, manual_multiprocess_sharding=True)
+        super().__init__(**kwargs)
         if text_key == label_key:
             raise ConfigurationError(f"labeled_text_json needs different text_key and label_key, got '{text_key}'.")
         self._text_key = text_key

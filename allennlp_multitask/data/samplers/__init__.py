@@ -1,0 +1,3 @@
+from allennlp_multitask.data.samplers.temperature import TemperatureSampler
+
+__all__ = ["TemperatureSampler"]

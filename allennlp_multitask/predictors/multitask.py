@@ -1,0 +1,154 @@
+import inspect
+from typing import Callable, Dict, List, Optional
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import JsonDict, sanitize
+from allennlp.data import DatasetReader, Instance
+from allennlp.data.dataset_readers import MultiTaskDatasetReader
+from allennlp.data.fields import MetadataField
+from allennlp.data.tokenizers import Token
+from allennlp.models.heads import ClassifierHead, Head
+from allennlp.predictors import Predictor
+
+from allennlp_multitask.models.multitask import MultiTaskModel
+
+TASK = "task"
+
+JsonToInstance = Callable[[JsonDict], Instance]
+
+
+def _predictor_of_head(head: Head) -> Optional[str]:
+    """The head's default predictor; AllenNLP's `classifier` head, which names none, takes `text_classifier`'s."""
+    if head.default_predictor is not None:
+        return head.default_predictor
+    return "text_classifier" if isinstance(head, ClassifierHead) else None
+
+
+def _through_predictor(task: str, name: str, predictor: Predictor) -> JsonToInstance:
+    """Turns JSON into an instance as the predictor registered as `name` does."""
+
+    def json_to_instance(json_dict: JsonDict) -> Instance:
+        try:
+            return predictor._json_to_instance(json_dict)
+        except KeyError as error:
+            raise ValueError(
+                f"JSON for task '{task}' lacks the key {error}, which predictor '{name}' (that of the "
+                f"task's heads) needs; got keys {sorted(json_dict)}."
+            ) from error
+
+    return json_to_instance
+
+
+def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
+    """
+    Turns JSON into an instance by calling `reader.text_to_instance` with the JSON's keys as keywords.
+    JSON holds no `Token`s: a list of strings given for a `List[Token]` parameter becomes one of tokens.
+    """
+    signature = inspect.signature(reader.text_to_instance)
+    token_lists = {
+        name for name, parameter in signature.parameters.items() if parameter.annotation in (List[Token], list[Token])
+    }
+
+    def json_to_instance(json_dict: JsonDict) -> Instance:
+        try:
+            signature.bind(**json_dict)
+        except TypeError as error:
+            raise ValueError(
+                f"JSON for task '{task}', whose heads name no common predictor, must hold keyword arguments "
+                f"of {type(reader).__name__}.text_to_instance{signature}; got keys {sorted(json_dict)} ({error})."
+            ) from error
+        return reader.text_to_instance(
+            **{
+                name: [Token(text) for text in value] if name in token_lists and isinstance(value, list) else value
+                for name, value in json_dict.items()
+            }
+        )
+
+    return json_to_instance
+
+
+@Predictor.register("multitask", exist_ok=True)
+class MultiTaskPredictor(Predictor):
+    """
+    Predicts with a `MultiTaskModel` from JSON or instances of any mix of tasks, and returns one output
+    per input, in input order: the `{head}_` outputs (human-readable ones included, e.g. `sentiment_label`)
+    of the active heads that serve the input's task, and the backbone's outputs. A batch runs as one
+    forward pass, or one per group of instances with the same fields where tasks' fields differ.
+
+    JSON inputs name their task under `"task"`; the rest becomes an instance the way the task's heads
+    expect (the heads that serve it, by the model's `task_heads`): through their default predictor when
+    they agree on one (AllenNLP's `classifier` head takes `text_classifier`'s `{"sentence": ...}`), else
+    through the task's dataset reader, whose `text_to_instance` gets the remaining keys as keywords.
+    Instances (e.g. from `allennlp predict --use-dataset-reader --multitask-head TASK`) need the `task`
+    `MetadataField` that `MultiTaskDatasetReader` adds.
+
+    Registered as a `Predictor` with name "multitask", replacing AllenNLP's registration.
+
+    # Parameters
+
+    model : `MultiTaskModel`
+        The model; heads it leaves inactive (`active_heads`) give no outputs.
+    dataset_reader : `MultiTaskDatasetReader`
+        Its readers, by task, make the instances of each task and index their tokens.
+    """
+
+    def __init__(self, model: MultiTaskModel, dataset_reader: MultiTaskDatasetReader) -> None:
+        if not isinstance(model, MultiTaskModel):
+            raise ConfigurationError(
+                f"The multitask predictor needs allennlp_multitask's MultiTaskModel, got {type(model).__name__}."
+            )
+        if not isinstance(dataset_reader, MultiTaskDatasetReader):
+            raise ConfigurationError(
+                "The multitask predictor needs a MultiTaskDatasetReader (dataset reader type "
+                f'"multitask"), got {type(dataset_reader).__name__}.'
+            )
+        super().__init__(model, dataset_reader)
+        self._readers = dataset_reader.readers
+        task_heads = model.task_heads
+        self._json_to_instance_of_task: Dict[str, JsonToInstance] = {
+            task: self._json_to_instance_for(task, [model._heads[head] for head in task_heads[task]])
+            for task in self._readers
+            if task in task_heads
+        }
+
+    @property
+    def tasks(self) -> List[str]:
+        """The tasks this predictor takes: those with a dataset reader and a head to serve them."""
+        return list(self._json_to_instance_of_task)
+
+    def _json_to_instance_for(self, task: str, heads: List[Head]) -> JsonToInstance:
+        reader = self._readers[task].inner
+        predictor_names = {_predictor_of_head(head) for head in heads}
+        if len(predictor_names) == 1 and None not in predictor_names:
+            name = predictor_names.pop()
+            predictor = Predictor.by_name(name)(self._model, reader)  # type: ignore[call-arg]
+            return _through_predictor(task, name, predictor)
+        return _through_reader(task, reader)
+
+    def _task_of(self, task: Optional[str], source: str) -> str:
+        if task not in self._json_to_instance_of_task:
+            problem = f"names the unknown task '{task}'" if task is not None else "names no task"
+            raise ValueError(f"{source} {problem}; known tasks: {self.tasks}.")
+        return task
+
+    def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        task = self._task_of(json_dict.get(TASK), f'JSON input (key "{TASK}")')
+        task_json = {key: value for key, value in json_dict.items() if key != TASK}
+        instance = self._json_to_instance_of_task[task](task_json)
+        instance.add_field(TASK, MetadataField(task))
+        return instance
+
+    def _index(self, instance: Instance) -> None:
+        task_field = instance.fields.get(TASK)
+        named = task_field.metadata if isinstance(task_field, MetadataField) else None
+        task = self._task_of(named, f'Instance (MetadataField "{TASK}")')
+        self._readers[task].apply_token_indexers(instance)
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        self._index(instance)
+        return sanitize(self._model.forward_on_instance(instance))
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        for instance in instances:
+            self._index(instance)
+        return sanitize(self._model.forward_on_instances(instances))

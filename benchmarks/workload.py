@@ -1,0 +1,184 @@
+"""
+The pieces the routing benchmarks share: a backbone and classifier heads, homogeneous and mixed batches,
+the hand-written direct call (the cost floor), and interleaved timing.
+
+Not a test module: pytest collects only `tests/`. The scripts beside it import it by name (Python puts
+a script's own folder first on `sys.path`).
+"""
+import gc
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Sequence
+
+import torch
+from allennlp.data import Vocabulary
+from allennlp.models.heads import ClassifierHead
+from allennlp.models.multitask import MultiTaskModel as AllenNlpMultiTaskModel
+from allennlp.modules import FeedForward
+from allennlp.modules.seq2vec_encoders import BagOfEmbeddingsEncoder
+from allennlp.nn import Activation
+
+from allennlp_multitask.models import MultiTaskModel
+
+NUM_LABELS = 4
+LAYOUTS = ("homogeneous", "mixed")
+
+
+def head_names(count: int) -> List[str]:
+    """Head `i` serves task `task{i}` (AllenNLP's model needs head and task names to agree)."""
+    return [f"task{index}" for index in range(count)]
+
+
+def build_heads(vocab: Vocabulary, names: Sequence[str], width: int) -> Dict[str, ClassifierHead]:
+    """AllenNLP classifier heads: averaged bag of embeddings, one `width` feedforward layer, a linear layer."""
+    return {
+        name: ClassifierHead(
+            vocab,
+            seq2vec_encoder=BagOfEmbeddingsEncoder(width, averaged=True),
+            feedforward=FeedForward(width, 1, width, Activation.by_name("relu")()),
+            num_labels=NUM_LABELS,
+        )
+        for name in names
+    }
+
+
+def layout_tasks(layout: str, names: Sequence[str], batch_size: int) -> List[str]:
+    """
+    The task of each row: all the first head's for "homogeneous"; for "mixed", the heads in turn
+    (row `i` is head `i % heads`'s), so that every head's rows are spread out and need a gather.
+    """
+    if layout == "homogeneous":
+        return [names[0]] * batch_size
+    if layout == "mixed":
+        return [names[row % len(names)] for row in range(batch_size)]
+    raise ValueError(f"Unknown layout '{layout}'; layouts: {LAYOUTS}.")
+
+
+def make_text_batch(
+    tasks: List[str], num_tokens: int, vocab_size: int, generator: torch.Generator
+) -> Dict[str, Any]:
+    """Token ids (padded with 0, lengths from half of `num_tokens` up), labels and the `task` list."""
+    batch_size = len(tasks)
+    lengths = torch.randint(num_tokens // 2, num_tokens + 1, (batch_size,), generator=generator)
+    token_ids = torch.randint(1, vocab_size, (batch_size, num_tokens), generator=generator)
+    token_ids = token_ids * (torch.arange(num_tokens) < lengths.unsqueeze(1))
+    labels = torch.randint(0, NUM_LABELS, (batch_size,), generator=generator)
+    return {"text": {"tokens": {"tokens": token_ids}}, "label": labels, "task": tasks}
+
+
+def index_tensor(rows: List[int], device: torch.device) -> torch.Tensor:
+    """Row indices on `device`; a pinned, non-blocking copy for a GPU, which so need not wait."""
+    indices = torch.tensor(rows)
+    return indices if device.type == "cpu" else indices.pin_memory().to(device, non_blocking=True)
+
+
+def direct_forward(
+    backbone: torch.nn.Module, heads: Mapping[str, torch.nn.Module], batch: Mapping[str, Any]
+) -> Dict[str, torch.Tensor]:
+    """
+    The floor, as one would write it by hand for these modules: the backbone once; the rows of each
+    head (head `task{i}` serves task `task{i}`) found from the `task` list and gathered with one index
+    tensor, or passed whole when they are the whole batch; the head losses summed.
+    """
+    encoded = backbone(text=batch["text"])
+    rows_of_task: Dict[str, List[int]] = {}
+    for row, task in enumerate(batch["task"]):
+        rows_of_task.setdefault(task, []).append(row)
+    losses = []
+    for task, rows in rows_of_task.items():
+        inputs = {"encoded_text": encoded["encoded_text"], "encoded_text_mask": encoded["encoded_text_mask"]}
+        inputs["label"] = batch["label"]
+        if len(rows) < len(batch["task"]):
+            indices = index_tensor(rows, batch["label"].device)
+            inputs = {name: value.index_select(0, indices) for name, value in inputs.items()}
+        losses.append(heads[task](**inputs)["loss"])
+    return {"loss": sum(losses[1:], losses[0])}
+
+
+class UncheckedMultiTaskModel(MultiTaskModel):
+    """Our model without its once-per-step `isfinite` check of the loss, to price that check."""
+
+    @staticmethod
+    def _check_finite(loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> None:
+        pass
+
+
+assert hasattr(MultiTaskModel, "_check_finite"), "MultiTaskModel no longer has _check_finite to skip."
+
+
+def fresh_inputs(value: Any) -> Any:
+    """A copy of the nested dicts and lists of a batch (tensors shared): AllenNLP's model rewrites them."""
+    if isinstance(value, dict):
+        return {key: fresh_inputs(item) for key, item in value.items()}
+    return list(value) if isinstance(value, list) else value
+
+
+@dataclass
+class Variant:
+    """One way to run a training step: `forward(inputs)` returns outputs with a `loss`."""
+
+    name: str
+    forward: Callable[[Dict[str, Any]], Dict[str, torch.Tensor]]
+
+
+def variants_for(
+    vocab: Vocabulary, backbone: torch.nn.Module, heads: Dict[str, torch.nn.Module], device: torch.device
+) -> List[Variant]:
+    """The direct call, ours, ours without the `isfinite` check, and AllenNLP's, on the same modules."""
+    ours = MultiTaskModel(vocab, backbone, heads).to(device)
+    unchecked = UncheckedMultiTaskModel(vocab, backbone, heads).to(device)
+    allennlp = AllenNlpMultiTaskModel(vocab, backbone, heads).to(device)
+    return [
+        Variant("direct", lambda inputs: direct_forward(backbone, heads, inputs)),
+        Variant("ours", lambda inputs: ours(**inputs)),
+        Variant("ours, no isfinite", lambda inputs: unchecked(**inputs)),
+        Variant("allennlp", lambda inputs: allennlp(**inputs)),
+    ]
+
+
+def time_interleaved(
+    variants: Sequence[Variant],
+    batch: Dict[str, Any],
+    parameters: Sequence[torch.nn.Parameter],
+    steps: int,
+    warmup: int,
+    clock: Callable[[], float],
+    synchronize: Callable[[], None] = lambda: None,
+) -> Dict[str, List[float]]:
+    """
+    Seconds per forward+backward step of each variant, by `clock`. Each round runs every variant once,
+    in an order that rotates from round to round, so that drifts in machine load hit all variants
+    alike. Fresh inputs and cleared gradients are prepared outside the timed region.
+    """
+    times: Dict[str, List[float]] = {variant.name: [] for variant in variants}
+    gc.collect()
+    for round_index in range(warmup + steps):
+        shift = round_index % len(variants)
+        for variant in [*variants[shift:], *variants[:shift]]:
+            inputs = fresh_inputs(batch)
+            for parameter in parameters:
+                parameter.grad = None
+            synchronize()
+            start = clock()
+            variant.forward(inputs)["loss"].backward()
+            synchronize()
+            if round_index >= warmup:
+                times[variant.name].append(clock() - start)
+    return times
+
+
+def overhead_cells(times: Mapping[str, List[float]], baseline: str = "direct") -> Dict[str, str]:
+    """Each variant's median step in ms, and its median over the baseline's as a percentage."""
+    floor = statistics.median(times[baseline])
+    cells = {}
+    for name, values in times.items():
+        median = statistics.median(values)
+        cells[name] = f"{median * 1e3:.3f}" if name == baseline else f"{median * 1e3:.3f} ({median / floor - 1:+.1%})"
+    return cells
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A Markdown table, columns padded to their widest cell."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for line in [header, ["-" * width for width in widths], *rows]:
+        print("| " + " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths)) + " |")

@@ -1,0 +1,75 @@
+"""
+`allennlp train` of the bundled example with `"distributed": {"cuda_devices": [-1, -1]}`: AllenNLP spawns two
+CPU workers (gloo) and wraps the model in its default DDP accelerator (no `find_unused_parameters`).
+"""
+
+import json
+from collections import Counter
+
+from allennlp.commands.train import train_model_from_file
+from allennlp.common import Params
+from allennlp.data import DataLoader, DatasetReader, Instance, Vocabulary
+
+from tests.commands.test_predict_evaluate import DATA, allennlp
+from tests.conftest import EXAMPLE_CONFIG
+from tests.models.test_multitask_distributed import WORKERS, on_two_workers
+
+VALIDATION_FILES = {"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"}
+
+
+def test_two_cpu_workers_train_an_archive_whose_evaluation_repeats_their_validation_metrics(
+    in_repo_root, tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    overrides = {"distributed": {"cuda_devices": [-1, -1]}, "trainer.num_epochs": 2}
+    train_model_from_file(
+        str(EXAMPLE_CONFIG), str(run), overrides=json.dumps(overrides), include_package=["allennlp_multitask"]
+    )
+    trained = json.loads((run / "metrics.json").read_text())
+    assert trained["epoch"] == 1
+
+    # The archive holds the weights of the best epoch, whose validation metrics the workers computed
+    # on their halves of the data and summed across workers.
+    evaluation_file = tmp_path / "evaluation.json"
+    allennlp(
+        *["evaluate", str(run / "model.tar.gz"), json.dumps(VALIDATION_FILES), "--output-file", str(evaluation_file)],
+        monkeypatch=monkeypatch,
+    )
+    evaluation = json.loads(evaluation_file.read_text())
+    for head in ["sentiment", "topic"]:
+        assert evaluation[f"{head}_accuracy"] == trained[f"best_validation_{head}_accuracy"], head
+    # Losses differ: each is a mean of batch losses, and the workers batch their halves differently.
+
+
+def text_of(instance: Instance) -> str:
+    """The text of an instance of the example, whose tasks name their text fields differently."""
+    field = instance.fields.get("sentence") or instance.fields["question"]
+    return " ".join(str(token) for token in field.tokens)
+
+
+def example_training_batches(rank: int, vocab: Vocabulary) -> dict:
+    """The texts of the example's training instances that worker `rank` reads, and its batches' tasks."""
+    params = Params.from_file(str(EXAMPLE_CONFIG))
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    loader = DataLoader.from_params(params.pop("data_loader"), reader=reader, data_path=params.pop("train_data_path"))
+    loader.index_with(vocab)
+    texts = [text_of(instance) for instance in loader.iter_instances()]
+    return {"texts": texts, "length": len(loader), "batch_tasks": [batch["task"][0] for batch in loader]}
+
+
+def test_each_worker_reads_its_own_share_of_every_task_in_batches_of_the_same_tasks(in_repo_root, tmp_path):
+    params = Params.from_file(str(EXAMPLE_CONFIG))
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    files = params.pop("train_data_path").as_dict()
+    everything = {task: list(reader.read(path, force_task=task)) for task, path in files.items()}
+    vocab = Vocabulary.from_instances(instance for instances in everything.values() for instance in instances)
+
+    workers = on_two_workers(example_training_batches, vocab, out_dir=tmp_path)
+
+    all_texts = Counter(text_of(instance) for instances in everything.values() for instance in instances)
+    assert sum((Counter(worker["texts"]) for worker in workers), Counter()) == all_texts
+    assert [len(worker["texts"]) for worker in workers] == [sum(all_texts.values()) // WORKERS] * WORKERS
+    # 100 instances of each task per worker, in batches of 16: 7 per task, alternating, on both workers,
+    # so every batch runs the same head on both (and DDP's steps pair up).
+    assert workers[0]["batch_tasks"] == workers[1]["batch_tasks"] == ["sentiment", "topic"] * 7
+    assert workers[0]["length"] == workers[1]["length"] == 14

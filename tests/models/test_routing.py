@@ -1,0 +1,113 @@
+from typing import Dict, Optional
+
+import pytest
+import torch
+from allennlp.models.multitask import get_forward_arguments as allennlp_get_forward_arguments
+
+from allennlp_multitask.models.routing import (
+    ArgumentRouter,
+    RowSelection,
+    accepts_any_argument,
+    get_forward_arguments,
+    get_required_arguments,
+    route_tasks,
+)
+
+
+class Fixed(torch.nn.Module):
+    def forward(self, text: Dict, label: Optional[torch.Tensor] = None, *, mask: torch.Tensor) -> Dict:
+        return {}
+
+
+class Open(torch.nn.Module):
+    def forward(self, text: Dict, **kwargs) -> Dict:
+        return {}
+
+
+def test_signature_helpers():
+    assert get_forward_arguments(Fixed()) == allennlp_get_forward_arguments(Fixed()) == {"text", "label", "mask"}
+    assert get_required_arguments(Fixed()) == {"text", "mask"}
+    assert get_required_arguments(Open()) == {"text"}
+    assert not accepts_any_argument(Fixed())
+    assert accepts_any_argument(Open())
+
+
+def test_router_renames_filters_and_leaves_input_alone():
+    router = ArgumentRouter("sentiment", {"label", "encoded_text"}, {"encoded_text"}, {"sentiment": "label"})
+    available = {"encoded_text": 1, "sentiment": 2, "question": 3}
+    assert router.select(available) == {"encoded_text": 1, "label": 2}
+    assert available == {"encoded_text": 1, "sentiment": 2, "question": 3}
+
+
+def test_router_without_allowed_set_passes_everything():
+    router = ArgumentRouter("open", None, set(), {"a": "b"})
+    assert router.select({"a": 1, "c": 2}) == {"b": 1, "c": 2}
+
+
+def test_router_names_both_sources_of_a_duplicate():
+    router = ArgumentRouter("backbone", {"text"}, {"text"}, {"question": "text", "sentence": "text"})
+    with pytest.raises(ValueError, match=r"'backbone'.*'text'.*'question' and 'sentence'"):
+        router.select({"question": 1, "sentence": 2})
+
+
+def test_router_names_missing_argument_and_what_was_available():
+    router = ArgumentRouter("topic", {"encoded_text", "label"}, {"encoded_text"}, {"topic": "label"})
+    with pytest.raises(ValueError, match=r"'topic' needs argument\(s\) \['encoded_text'\].*\['label', 'text'\]"):
+        router.select({"topic": 1, "text": 2})
+
+
+def test_route_tasks_keeps_batch_order_and_head_order():
+    task_heads = {"a": ["a"], "b": ["b"], "conll": ["pos", "ner"]}
+    rows = route_tasks(["b", "conll", "a", "b", "conll"], task_heads, ["a", "b", "pos", "ner"])
+    assert list(rows) == ["a", "b", "pos", "ner"]
+    assert rows == {"a": [2], "b": [0, 3], "pos": [1, 4], "ner": [1, 4]}
+
+
+def test_route_tasks_merges_tasks_sharing_a_head_in_row_order():
+    rows = route_tasks(["x", "y", "x"], {"x": ["shared"], "y": ["shared"]}, ["shared"])
+    assert rows == {"shared": [0, 1, 2]}
+
+
+def test_route_tasks_skips_inactive_heads_and_rejects_unknown_tasks():
+    assert route_tasks(["a", "b"], {"a": ["a"], "b": ["b"]}, ["b"]) == {"b": [1]}
+    with pytest.raises(ValueError, match=r"\['c'\] that no head serves; known tasks: \['a', 'b'\]"):
+        route_tasks(["a", "c"], {"a": ["a"], "b": ["b"]}, ["a", "b"])
+
+
+def test_whole_batch_selection_returns_inputs_themselves():
+    value = {"tokens": {"tokens": torch.arange(6).view(3, 2)}}
+    assert RowSelection([0, 1, 2], 3).take(value) is value
+
+
+def test_contiguous_rows_are_a_view_and_scattered_rows_a_gather():
+    tensor = torch.arange(8).view(4, 2)
+    view = RowSelection([1, 2], 4).take(tensor)
+    assert view.tolist() == [[2, 3], [4, 5]]
+    assert view.data_ptr() == tensor[1].data_ptr()
+    gathered = RowSelection([0, 3], 4).take(tensor)
+    assert gathered.tolist() == [[0, 1], [6, 7]]
+    assert gathered.data_ptr() != tensor.data_ptr()
+
+
+def test_nested_containers_are_sliced_at_any_depth_without_touching_the_original():
+    batch = {
+        "text": {"tokens": {"tokens": torch.arange(3), "mask": torch.tensor([True, False, True])}},
+        "layers": [torch.arange(6).view(3, 2), (torch.arange(3) * 10,)],
+        "metadata": [{"id": 0}, {"id": 1}, {"id": 2}],
+        "task": ("a", "b", "a"),
+        "scalar": torch.tensor(7.0),
+        "other_shape": torch.zeros(5, 2),
+        "name": "keep",
+    }
+    before = {key: repr(value) for key, value in batch.items()}
+    sliced = RowSelection([0, 2], 3).take(batch)
+    assert sliced["text"]["tokens"]["tokens"].tolist() == [0, 2]
+    assert sliced["text"]["tokens"]["mask"].tolist() == [True, True]
+    assert sliced["layers"][0].tolist() == [[0, 1], [4, 5]]
+    assert isinstance(sliced["layers"][1], tuple) and sliced["layers"][1][0].tolist() == [0, 20]
+    assert sliced["metadata"] == [{"id": 0}, {"id": 2}]
+    assert sliced["task"] == ("a", "a")
+    assert sliced["scalar"] is batch["scalar"]
+    assert sliced["other_shape"] is batch["other_shape"]
+    assert sliced["name"] == "keep"
+    assert {key: repr(value) for key, value in batch.items()} == before

@@ -1,0 +1,20 @@
+"""Every configuration under examples/ trains with AllenNLP's own training code."""
+import json
+from pathlib import Path
+
+import pytest
+from allennlp.commands.train import train_model_from_file
+from allennlp.common import Params
+
+from tests.conftest import REPO_ROOT
+
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.jsonnet"))
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_trains_one_epoch_with_metrics_for_every_head(config: Path, tmp_path: Path, in_repo_root):
+    train_model_from_file(str(config), str(tmp_path), overrides=json.dumps({"trainer.num_epochs": 1}))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for head in Params.from_file(str(config))["model"]["heads"]:
+        assert any(key.startswith(f"validation_{head}_") for key in metrics), (head, sorted(metrics))
+    assert (tmp_path / "model.tar.gz").exists()

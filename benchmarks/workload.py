@@ -7,6 +7,7 @@ a script's own folder first on `sys.path`).
 """
 import gc
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
@@ -15,13 +16,39 @@ from allennlp.data import Vocabulary
 from allennlp.models.heads import ClassifierHead
 from allennlp.models.multitask import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.modules import FeedForward
+from allennlp.modules.seq2seq_encoders import FeedForwardEncoder, LstmSeq2SeqEncoder
 from allennlp.modules.seq2vec_encoders import BagOfEmbeddingsEncoder
+from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
+from allennlp.modules.token_embedders import Embedding
 from allennlp.nn import Activation
 
 from allennlp_multitask.models import MultiTaskModel
+from allennlp_multitask.modules.backbones.embedder_backbone import EmbedderBackbone
 
 NUM_LABELS = 4
 LAYOUTS = ("homogeneous", "mixed")
+BACKBONES = ("lstm", "feedforward")
+# (heads, width): a few wide heads, and many narrow ones, where per-head routing costs weigh most.
+CASES = [(3, 128), (16, 32)]
+# Process CPU time leaves out the time a process waits for a core on a shared machine.
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def cpu_model() -> str:
+    """The CPU's model name and core count, from /proc/cpuinfo."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    return f"{names[0]} ({len(names)} cores)" if names else "unknown CPU"
+
+
+def build_backbone(kind: str, vocab: Vocabulary, width: int, vocab_size: int) -> EmbedderBackbone:
+    """Token embeddings, then a bidirectional LSTM (as in the bundled example) or a two-layer feedforward."""
+    embedder = BasicTextFieldEmbedder({"tokens": Embedding(embedding_dim=width, num_embeddings=vocab_size)})
+    if kind == "lstm":
+        encoder = LstmSeq2SeqEncoder(width, width // 2, bidirectional=True)
+    else:
+        encoder = FeedForwardEncoder(FeedForward(width, 2, width, Activation.by_name("relu")()))
+    return EmbedderBackbone(vocab, embedder, encoder)
 
 
 def head_names(count: int) -> List[str]:
@@ -124,7 +151,7 @@ class Variant:
 def variants_for(
     vocab: Vocabulary, backbone: torch.nn.Module, heads: Dict[str, torch.nn.Module], device: torch.device
 ) -> List[Variant]:
-    """The direct call, ours, ours without the `isfinite` check, and AllenNLP's, on the same modules."""
+    """The direct call, ours, ours without the `isfinite` check, AllenNLP's, and the direct call again."""
     ours = MultiTaskModel(vocab, backbone, heads).to(device)
     unchecked = UncheckedMultiTaskModel(vocab, backbone, heads).to(device)
     allennlp = AllenNlpMultiTaskModel(vocab, backbone, heads).to(device)
@@ -133,6 +160,8 @@ def variants_for(
         Variant("ours", lambda inputs: ours(**inputs)),
         Variant("ours, no isfinite", lambda inputs: unchecked(**inputs)),
         Variant("allennlp", lambda inputs: allennlp(**inputs)),
+        # The direct call again: how far apart two runs of the same code come out, i.e. the noise.
+        Variant("direct, again", lambda inputs: direct_forward(backbone, heads, inputs)),
     ]
 
 

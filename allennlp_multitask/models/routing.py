@@ -167,8 +167,8 @@ class RowSelection:
         self.rows = rows
         self.batch_size = batch_size
         self.is_whole_batch = len(rows) == batch_size
-        # The second test is what counts; the first settles most scattered rows without building a list.
-        self._is_contiguous = not rows or (
+        # The last test is what counts; the ones before settle most batches without building a list.
+        self._is_contiguous = self.is_whole_batch or not rows or (
             rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1))
         )
         self._index_source: Optional[Tuple[_RowIndices, int]] = None
@@ -181,9 +181,10 @@ class RowSelection:
         """
         selections = {head: cls(rows, batch_size) for head, rows in head_rows.items()}
         gathering = [selection for selection in selections.values() if not selection._is_contiguous]
-        shared = _RowIndices([selection.rows for selection in gathering])
-        for position, selection in enumerate(gathering):
-            selection._index_source = (shared, position)
+        if gathering:
+            shared = _RowIndices([selection.rows for selection in gathering])
+            for position, selection in enumerate(gathering):
+                selection._index_source = (shared, position)
         return selections
 
     def take(self, value: Any) -> Any:

@@ -9,13 +9,9 @@ from allennlp.data import Vocabulary
 from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.models.heads import ClassifierHead, Head
 from allennlp.modules.seq2vec_encoders import BagOfEmbeddingsEncoder
-from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
-from allennlp.modules.token_embedders import Embedding
 
 from allennlp_multitask import MultiTaskModel
-from allennlp_multitask.modules import EmbedderBackbone
-
-DIM = 4
+from tests.models.small_model import DIM, backbone, batch, classifier
 
 
 class TextReadingHead(Head):
@@ -45,29 +41,6 @@ class KwargsHead(Head):
     def forward(self, **kwargs) -> Dict[str, torch.Tensor]:  # type: ignore
         self.received = kwargs
         return {"rows": kwargs["encoded_text"].new_ones(len(kwargs["task"]))}
-
-
-@pytest.fixture
-def vocab() -> Vocabulary:
-    vocab = Vocabulary()
-    vocab.add_tokens_to_namespace([f"w{i}" for i in range(10)], "tokens")
-    vocab.add_tokens_to_namespace(["neg", "pos"], "labels")
-    return vocab
-
-
-def backbone(vocab: Vocabulary) -> EmbedderBackbone:
-    embedder = BasicTextFieldEmbedder({"tokens": Embedding(DIM, num_embeddings=vocab.get_vocab_size())})
-    return EmbedderBackbone(vocab, embedder)
-
-
-def classifier(vocab: Vocabulary) -> ClassifierHead:
-    return ClassifierHead(vocab, BagOfEmbeddingsEncoder(DIM, averaged=True))
-
-
-def batch(tasks: List[str]) -> Dict[str, Any]:
-    size = len(tasks)
-    tokens = torch.arange(2, 2 + 3 * size).view(size, 3) % 10 + 2
-    return {"text": {"tokens": {"tokens": tokens}}, "label": torch.arange(size) % 2, "task": tasks}
 
 
 def test_is_allennlps_class_with_its_output_and_metric_names(vocab):

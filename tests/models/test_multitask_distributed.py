@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.models.loss_weighting import DynamicWeightAverage, UncertaintyLossWeighting
-from tests.models.test_multitask import DIM, backbone, classifier
+from tests.models.small_model import DIM, backbone, classifier
 
 WORKERS = 2
 JOIN_TIMEOUT_S = 120  # a hang guard for the forked workers, not a performance check
@@ -88,14 +88,6 @@ class RowCountingHead(Head):
         if reset:
             self.labeled_rows = 0
         return {"labeled_rows": rows}
-
-
-@pytest.fixture
-def vocab() -> Vocabulary:
-    vocab = Vocabulary()
-    vocab.add_tokens_to_namespace([f"w{i}" for i in range(10)], "tokens")
-    vocab.add_tokens_to_namespace(["neg", "pos"], "labels")
-    return vocab
 
 
 def model_with_three_heads(vocab: Vocabulary, model_class: type = MultiTaskModel, **options: Any) -> Any:

@@ -14,10 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from allennlp_multitask import MultiTaskModel
-from tests.models import test_multitask
-from tests.models.test_multitask import backbone, batch, classifier
-
-vocab = test_multitask.vocab  # The fixture, shared.
+from tests.models.small_model import backbone, batch, classifier
 
 HEAD_INPUTS = 3  # A classifier head takes encoded_text, encoded_text_mask and label.
 

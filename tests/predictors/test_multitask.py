@@ -6,7 +6,6 @@ from typing import Dict, Iterator, List
 import numpy
 import pytest
 import torch
-from allennlp.data import Vocabulary
 from allennlp.data.dataset_readers import Conll2003DatasetReader, MultiTaskDatasetReader
 from allennlp.data.fields import MetadataField
 from allennlp.models.archival import load_archive
@@ -17,7 +16,7 @@ from allennlp.predictors import Predictor
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.data import LabeledTextJsonReader
 from allennlp_multitask.predictors import MultiTaskPredictor
-from tests.models.test_multitask import DIM, backbone, classifier
+from tests.models.small_model import DIM, backbone, classifier, small_vocab
 from tests.predictors.multitask_outputs import EXAMPLE_INPUTS, EXAMPLE_LABELS, assert_same_head_outputs, head_keys
 
 
@@ -115,9 +114,7 @@ def routed_predictor() -> MultiTaskPredictor:
     `MeanHead`, which name no common predictor) and "pooled" (`MeanHead`, a head of another name); and
     "tagged", whose CoNLL reader takes tokens and gives other fields.
     """
-    vocab = Vocabulary()
-    vocab.add_tokens_to_namespace([f"w{i}" for i in range(10)], "tokens")
-    vocab.add_tokens_to_namespace(["neg", "pos"], "labels")
+    vocab = small_vocab()
     model = MultiTaskModel(
         vocab,
         backbone(vocab),

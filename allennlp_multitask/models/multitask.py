@@ -1,11 +1,8 @@
-import difflib
-import inspect
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import numpy
 import torch
-import torch.distributed as dist
 from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import is_distributed
@@ -16,6 +13,17 @@ from allennlp.models.model import Model
 from allennlp.modules import Backbone
 from allennlp.nn import InitializerApplicator, util
 
+from allennlp_multitask.models.configuration import (
+    build_task_heads,
+    check_component_keys,
+    check_head_names,
+    check_model_keys,
+)
+from allennlp_multitask.models.distributed import (
+    check_same_heads_on_every_worker,
+    heads_run_by_any_worker,
+    zero_touching,
+)
 from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
@@ -37,15 +45,6 @@ def _allowed_arguments_of(module: torch.nn.Module, configured: Optional[Iterable
     return None if accepts_any_argument(module) else get_forward_arguments(module)
 
 
-def _check_component_keys(option: str, keys: Iterable[str], components: List[str]) -> None:
-    unknown = sorted(set(keys) - set(components))
-    if unknown:
-        raise ConfigurationError(
-            f"MultiTaskModel's {option} names {unknown}, which are not components; "
-            f"components: {components}."
-        )
-
-
 def _batchable_groups(instances: List[Instance]) -> List[List[int]]:
     """
     The positions of `instances`, grouped by their field names and types (AllenNLP's `Batch` takes only
@@ -56,29 +55,6 @@ def _batchable_groups(instances: List[Instance]) -> List[List[int]]:
         kind = tuple(sorted((name, type(field).__name__) for name, field in instance.fields.items()))
         groups.setdefault(kind, []).append(position)
     return list(groups.values())
-
-
-def _split_string_hint(names: List[str]) -> str:
-    """A hint for a string given where a list of names belongs, which `from_params` splits into characters."""
-    if len(names) > 1 and all(len(name) == 1 for name in names):
-        return f' A string where a list belongs? Write ["{"".join(names)}"].'
-    return ""
-
-
-def _check_model_keys(model_kwargs: Mapping[str, Any]) -> None:
-    """
-    Raises `ConfigurationError` for keys that neither `MultiTaskModel` nor `Model.__init__` takes.
-    `from_params` passes the keys it does not know on to a constructor with `**kwargs`, so a misspelled
-    key (`"loss_weigths"`) would otherwise reach `Model.__init__` as a bare `TypeError`.
-    """
-    base_keys = set(inspect.signature(Model.__init__).parameters) - {"self", "vocab"}
-    unknown = sorted(set(model_kwargs) - base_keys)
-    if unknown:
-        own_keys = set(inspect.signature(MultiTaskModel.__init__).parameters) - {"self", "vocab", "kwargs"}
-        known = sorted(own_keys | base_keys)
-        guesses = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
-        hints = "".join(f" Did you mean '{guess[0]}' for '{key}'?" for key, guess in guesses.items() if guess)
-        raise ConfigurationError(f"MultiTaskModel has no key(s) {unknown}; its keys: {known}.{hints}")
 
 
 @Model.register("multitask", exist_ok=True)
@@ -144,7 +120,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         loss_weighting: Optional[Lazy[LossWeighting]] = None,
         **kwargs: Any,
     ) -> None:
-        _check_model_keys(kwargs)
+        check_model_keys(kwargs, MultiTaskModel.__init__, Model.__init__)
         Model.__init__(self, vocab, **kwargs)
         if not heads:
             raise ConfigurationError("MultiTaskModel needs at least one head.")
@@ -156,8 +132,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         components = [BACKBONE, *head_names]
         arg_name_mapping = dict(arg_name_mapping or {})
         allowed_arguments = dict(allowed_arguments or {})
-        _check_component_keys("arg_name_mapping", arg_name_mapping, components)
-        _check_component_keys("allowed_arguments", allowed_arguments, components)
+        check_component_keys("arg_name_mapping", arg_name_mapping, components)
+        check_component_keys("allowed_arguments", allowed_arguments, components)
         self._routers = {
             name: ArgumentRouter(
                 component=name,
@@ -167,7 +143,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             )
             for name, module in [(BACKBONE, backbone), *heads.items()]
         }
-        self._task_heads = self._build_task_heads(head_names, task_heads or {})
+        self._task_heads = build_task_heads(head_names, task_heads or {})
         self._active_heads: List[str] = head_names
         self.set_active_heads(head_names if active_heads is None else active_heads)
         if loss_weighting is None:
@@ -180,21 +156,6 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         else:
             self._loss_weighting = loss_weighting.construct(head_names=head_names)
         (initializer or InitializerApplicator())(self)
-
-    @staticmethod
-    def _build_task_heads(head_names: List[str], task_heads: Dict[str, List[str]]) -> Dict[str, List[str]]:
-        for task, names in task_heads.items():
-            if isinstance(names, str) or not names:
-                raise ConfigurationError(
-                    f"task_heads['{task}'] must be a non-empty list of head names, got {names!r}."
-                )
-            unknown = sorted(set(names) - set(head_names))
-            if unknown:
-                raise ConfigurationError(
-                    f"task_heads['{task}'] names {unknown}, which are not heads; heads: {head_names}."
-                    + _split_string_hint(names)
-                )
-        return {**{head: [head] for head in head_names}, **{task: list(names) for task, names in task_heads.items()}}
 
     @property
     def task_heads(self) -> Dict[str, List[str]]:
@@ -212,12 +173,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         Raises `ConfigurationError` for a name that is not a head.
         """
         wanted = list(heads)
-        unknown = sorted(set(wanted) - set(self._heads))
-        if unknown:
-            raise ConfigurationError(
-                f"active_heads names {unknown}, which are not heads; heads: {list(self._heads)}."
-                + _split_string_hint(wanted)
-            )
+        check_head_names("active_heads", wanted, list(self._heads))
         self._active_heads = [head for head in self._heads if head in wanted]
 
     def route(self, tasks: List[str]) -> Dict[str, RowSelection]:
@@ -236,7 +192,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
         selections = self.route(tasks)
         if is_distributed():
-            self._check_same_heads_on_every_worker(selections)
+            check_same_heads_on_every_worker(list(self._heads), selections)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
         available = {**backbone_outputs, **kwargs}
@@ -272,7 +228,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             loss = self._loss_weighting(head_losses)
             self._check_finite(loss, head_losses)
             if self.training and torch.is_grad_enabled() and is_distributed():
-                loss = loss + self._zero_for_idle_heads(loss, head_losses)
+                idle_heads = [module for head, module in self._heads.items() if head not in head_losses]
+                loss = loss + zero_touching(loss, idle_heads)
             self._heads_called.update(head_losses)
             outputs["loss"] = loss
         return outputs
@@ -304,45 +261,6 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 f"(losses: { {head: float(value.detach()) for head, value in head_losses.items()} })."
             )
 
-    def _check_same_heads_on_every_worker(self, selections: Mapping[str, RowSelection]) -> None:
-        """
-        Under distributed training, raises unless every worker runs the same heads on its batch. Heads
-        update their metrics while they run, and AllenNLP's metrics (accuracy, F1, averages) sum each
-        update across workers right away: workers that run different heads would add one head's counts
-        to another's, and their metrics, early stopping and learning-rate schedules would drift apart.
-        """
-        flags = torch.tensor([head in selections for head in self._heads], dtype=torch.int32)
-        flags = flags.to(util.distributed_device())
-        dist.all_reduce(flags)
-        workers = dist.get_world_size()
-        mixed = {head: count for head, count in zip(self._heads, flags.tolist()) if 0 < count < workers}
-        if mixed:
-            raise ValueError(
-                f"Under distributed training every worker must run the same heads on each batch, but on this "
-                f"batch head(s) {list(mixed)} ran on only {list(mixed.values())} of {workers} workers: the "
-                "workers' batches hold different tasks. Heads' metrics sum their counts across workers at "
-                "each update, so every worker needs the same number of batches of each task: e.g. make each "
-                "task's instance count a multiple of the number of workers, or give the multitask data "
-                "loader 'instances_per_epoch' and a sampler whose proportions do not depend on a worker's "
-                "share of the data ('uniform', 'weighted')."
-            )
-
-    def _zero_for_idle_heads(self, loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """
-        A zero that depends on every parameter of the heads without a loss in this batch, so that
-        `DistributedDataParallel` sees a (zero) gradient for each of them and its reducer does not stall.
-        """
-        idle = [
-            parameter
-            for head, module in self._heads.items()
-            if head not in head_losses
-            for parameter in module.parameters()
-            if parameter.requires_grad
-        ]
-        if not idle:
-            return loss.new_zeros(())
-        return torch.stack([parameter.sum() for parameter in idle]).sum() * 0.0
-
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics: Dict[str, float] = {}
         for head in self._heads_to_report():
@@ -358,16 +276,12 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
 
     def _heads_to_report(self) -> List[str]:
         """
-        The heads that computed a loss since the last reset, in the model's head order. Under
-        distributed training, those of any rank: every rank then asks the same heads for their
-        metrics in the same order, so the metrics' all-reduce calls pair up.
+        The heads that computed a loss since the last reset, in the model's head order; under distributed
+        training, those of any worker.
         """
-        called = [head in self._heads_called for head in self._heads]
         if is_distributed():
-            flags = torch.tensor(called, dtype=torch.int32, device=util.distributed_device())
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-            called = [bool(flag) for flag in flags.tolist()]
-        return [head for head, was_called in zip(self._heads, called) if was_called]
+            return heads_run_by_any_worker(list(self._heads), self._heads_called)
+        return [head for head in self._heads if head in self._heads_called]
 
     def _head_of_output(self, key: str) -> Optional[str]:
         """The head whose `{head}_` prefix `key` has; the longest such name wins."""

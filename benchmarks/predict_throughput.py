@@ -24,7 +24,16 @@ from allennlp.data import Instance, Vocabulary
 from allennlp.data.dataset_readers import MultiTaskDatasetReader
 from allennlp.models.multitask import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.predictors.multitask import MultiTaskPredictor as AllenNlpMultiTaskPredictor
-from workload import BACKBONES, CASES, CLOCKS, build_backbone, build_heads, cpu_model, head_names, print_table
+from workload import (
+    CASES,
+    CLOCKS,
+    add_cpu_timing_arguments,
+    build_backbone,
+    build_heads,
+    cpu_model,
+    head_names,
+    print_table,
+)
 
 from allennlp_multitask.data import LabeledTextJsonReader
 from allennlp_multitask.models import MultiTaskModel
@@ -116,13 +125,9 @@ def measure_case(names: List[str], width: int, args: argparse.Namespace) -> List
 
 def main(arguments: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", choices=BACKBONES, default="lstm", help="the backbone's encoder")
+    add_cpu_timing_arguments(parser)
     parser.add_argument("--instances", type=int, default=512, help="inputs per pass, in batches")
-    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--passes", type=int, default=10, help="timed passes over the inputs")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall time")
-    parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(arguments)
 
     torch.set_num_threads(args.threads)

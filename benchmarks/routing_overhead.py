@@ -25,10 +25,10 @@ from typing import List, Optional
 import torch
 from allennlp.data import Vocabulary
 from workload import (
-    BACKBONES,
     CASES,
     CLOCKS,
     LAYOUTS,
+    add_cpu_timing_arguments,
     build_backbone,
     build_heads,
     cpu_model,
@@ -44,15 +44,11 @@ from workload import (
 
 def main(arguments: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", choices=BACKBONES, default="lstm", help="the backbone's encoder")
+    add_cpu_timing_arguments(parser)
     parser.add_argument("--steps", type=int, default=400, help="timed steps per variant and case")
     parser.add_argument("--warmup", type=int, default=30, help="untimed steps per variant and case, first")
-    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--tokens", type=int, default=24, help="padded length of each row")
     parser.add_argument("--vocab-size", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall time")
-    parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(arguments)
 
     torch.set_num_threads(args.threads)

@@ -5,6 +5,7 @@ the hand-written direct call (the cost floor), and interleaved timing.
 Not a test module: pytest collects only `tests/`. The scripts beside it import it by name (Python puts
 a script's own folder first on `sys.path`).
 """
+import argparse
 import gc
 import statistics
 import time
@@ -32,6 +33,15 @@ BACKBONES = ("lstm", "feedforward")
 CASES = [(3, 128), (16, 32)]
 # Process CPU time leaves out the time a process waits for a core on a shared machine.
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def add_cpu_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options the CPU benchmarks share: backbone, batch size, threads, clock and seed."""
+    parser.add_argument("--backbone", choices=BACKBONES, default="lstm", help="the backbone's encoder")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall time")
+    parser.add_argument("--seed", type=int, default=13)
 
 
 def cpu_model() -> str:

@@ -11,6 +11,8 @@ from allennlp.training.metrics import Metric
 
 # Values that cannot change in place, so a snapshot may share them with the metric.
 _IMMUTABLE = (bool, int, float, complex, str, bytes, type(None))
+# The same types, for an exact-type test that settles most attributes faster than `isinstance`.
+_IMMUTABLE_TYPES = frozenset(_IMMUTABLE)
 
 
 def find_metrics(module: torch.nn.Module) -> List[Metric]:
@@ -43,6 +45,15 @@ def _copy_of(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _state_of(metric: Metric) -> Dict[str, Any]:
+    """A copy of `metric`'s attributes that later updates of the metric leave unchanged."""
+    state = vars(metric).copy()
+    for name, value in state.items():
+        if type(value) not in _IMMUTABLE_TYPES:  # Numbers and strings, most attributes, are shared.
+            state[name] = _copy_of(value)
+    return state
+
+
 class StateSnapshot:
     """
     The state of some metrics and tensors at one moment, which `restore()` puts back.
@@ -50,7 +61,7 @@ class StateSnapshot:
     Taking a snapshot copies each metric's attributes: numbers and strings are shared (they cannot
     change in place), tensors cloned, dicts, lists and sets of numbers and strings (a span F1's counts
     by label) copied shallowly, anything else (a nested metric) deep-copied; the tensors given are
-    cloned. On a CPU that costs about 1.5 us for an accuracy, 10 us for an F-beta measure or a span F1.
+    cloned. On a CPU that costs under 1 us for an accuracy, up to 10 us for an F-beta measure or a span F1.
 
     # Parameters
 
@@ -61,9 +72,7 @@ class StateSnapshot:
     """
 
     def __init__(self, metrics: Iterable[Metric], tensors: Iterable[torch.Tensor]) -> None:
-        self._metric_states: List[Tuple[Metric, Dict[str, Any]]] = [
-            (metric, {name: _copy_of(value) for name, value in vars(metric).items()}) for metric in metrics
-        ]
+        self._metric_states: List[Tuple[Metric, Dict[str, Any]]] = [(metric, _state_of(metric)) for metric in metrics]
         self._tensor_values = [(tensor, tensor.clone()) for tensor in tensors]
 
     def restore(self) -> None:

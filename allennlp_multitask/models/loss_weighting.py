@@ -1,14 +1,21 @@
 """
 Strategies that combine the heads' losses into the one loss a multitask model optimises.
 """
+import functools
 import math
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+import operator
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import is_distributed
+
+
+def _sum_in_order(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """`terms[0] + terms[1] + ...`, added left to right as AllenNLP's model adds head losses (at least one)."""
+    return functools.reduce(operator.add, terms)
 
 
 class LossWeighting(torch.nn.Module, Registrable):
@@ -78,14 +85,10 @@ class StaticLossWeighting(LossWeighting):
         self.weights = {head: float(weights.get(head, 1.0)) for head in self.head_names}
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
-        total: Optional[torch.Tensor] = None
-        for head, loss in head_losses.items():
-            weight = self.weights[head]
-            # Weight one is skipped: the same loss and gradients, and per head two autograd ops fewer.
-            weighted = loss if weight == 1.0 else weight * loss
-            total = weighted if total is None else total + weighted
-        assert total is not None, "StaticLossWeighting needs at least one head loss."
-        return total
+        # Weight one is skipped: the same loss and gradients, and per head two autograd ops fewer.
+        return _sum_in_order(
+            loss if self.weights[head] == 1.0 else self.weights[head] * loss for head, loss in head_losses.items()
+        )
 
     def current_weights(self) -> Dict[str, float]:
         return dict(self.weights)
@@ -127,13 +130,10 @@ class UncertaintyLossWeighting(LossWeighting):
         self._position = {head: index for index, head in enumerate(self.head_names)}
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
-        total: Optional[torch.Tensor] = None
-        for head, loss in head_losses.items():
-            log_variance = self.log_variances[self._position[head]]
-            term = torch.exp(-log_variance) * loss + log_variance
-            total = term if total is None else total + term
-        assert total is not None, "UncertaintyLossWeighting needs at least one head loss."
-        return total
+        log_variances = {head: self.log_variances[self._position[head]] for head in head_losses}
+        return _sum_in_order(
+            torch.exp(-log_variances[head]) * loss + log_variances[head] for head, loss in head_losses.items()
+        )
 
     def current_weights(self) -> Dict[str, float]:
         weights = torch.exp(-self.log_variances.detach()).tolist()
@@ -190,16 +190,12 @@ class DynamicWeightAverage(LossWeighting):
         return self
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
-        total: Optional[torch.Tensor] = None
-        for head, loss in head_losses.items():
-            position = self._position[head]
-            if self.training:
-                self._epoch_loss_sum[position] += loss.detach()
-                self._epoch_loss_count[position] += 1
-            weighted = self.weights[position] * loss
-            total = weighted if total is None else total + weighted
-        assert total is not None, "DynamicWeightAverage needs at least one head loss."
-        return total
+        positions = {head: self._position[head] for head in head_losses}
+        if self.training:
+            for head, loss in head_losses.items():
+                self._epoch_loss_sum[positions[head]] += loss.detach()
+                self._epoch_loss_count[positions[head]] += 1
+        return _sum_in_order(self.weights[positions[head]] * loss for head, loss in head_losses.items())
 
     def current_weights(self) -> Dict[str, float]:
         return dict(zip(self.head_names, self.weights.tolist()))

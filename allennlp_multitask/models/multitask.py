@@ -321,7 +321,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             batch.index_instances(self.vocab)
             model_input = util.move_to_device(batch.as_tensor_dict(), self._get_prediction_device())
             outputs = self.make_output_human_readable(self(**model_input))
-            rows_of_head = {head: selection.rows for head, selection in self.route(model_input["task"]).items()}
+            rows_of_head = route_tasks(model_input["task"], self._task_heads, self._active_heads)
             separated: List[Dict[str, Any]] = [{} for _ in instances]
             for name, output in outputs.items():
                 head = self._head_of_output(name)

@@ -128,6 +128,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
         self._head_metrics = {name: find_metrics(head) for name, head in heads.items()}
+        # Each head's output keys with its `{head}_` prefix, made once rather than at every batch.
+        self._output_names: Dict[str, Dict[str, str]] = {name: {} for name in heads}
         head_names = list(heads)
         components = [BACKBONE, *head_names]
         arg_name_mapping = dict(arg_name_mapping or {})
@@ -175,11 +177,24 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         wanted = list(heads)
         check_head_names("active_heads", wanted, list(self._heads))
         self._active_heads = [head for head in self._heads if head in wanted]
+        # Single-task batches (most batches) route alike: by task and batch size, once per active heads.
+        self._single_task_routes: Dict[Tuple[str, int], Dict[str, RowSelection]] = {}
 
     def route(self, tasks: List[str]) -> Dict[str, RowSelection]:
-        """The rows of a batch with these per-instance `tasks` that each active head receives."""
+        """
+        The rows of a batch with these per-instance `tasks` that each active head receives. Do not change
+        what it returns: single-task batches of one size share it.
+        """
+        single_task = bool(tasks) and tasks.count(tasks[0]) == len(tasks)
+        if single_task:
+            selections = self._single_task_routes.get((tasks[0], len(tasks)))
+            if selections is not None:
+                return selections
         head_rows = route_tasks(tasks, self._task_heads, self._active_heads)
-        return RowSelection.for_heads(head_rows, len(tasks))
+        selections = RowSelection.for_heads(head_rows, len(tasks))
+        if single_task:
+            self._single_task_routes[(tasks[0], len(tasks))] = selections
+        return selections
 
     def forward(self, **kwargs: Any) -> Dict[str, torch.Tensor]:  # type: ignore
         tasks = kwargs.get("task")
@@ -191,20 +206,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         if len(tasks) == 0:
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
         selections = self.route(tasks)
-        if is_distributed():
+        distributed = is_distributed()
+        if distributed:
             check_same_heads_on_every_worker(list(self._heads), selections)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
         available = {**backbone_outputs, **kwargs}
         # Every head's arguments are checked before any head runs (and updates its metrics).
-        head_arguments = {head: self._routers[head].select(available) for head in selections}
+        keys = tuple(available)
+        head_plans = {head: self._routers[head].plan(keys) for head in selections}
         # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
         snapshot = StateSnapshot(
-            [metric for head in head_arguments for metric in self._head_metrics[head]],
+            [metric for head in head_plans for metric in self._head_metrics[head]],
             self._loss_weighting.running_state(),
         )
         try:
-            return self._run_heads(selections, head_arguments, backbone_outputs)
+            return self._run_heads(selections, head_plans, available, backbone_outputs, distributed)
         except BaseException:
             snapshot.restore()
             raise
@@ -212,22 +229,36 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     def _run_heads(
         self,
         selections: Mapping[str, RowSelection],
-        head_arguments: Mapping[str, Dict[str, Any]],
+        head_plans: Mapping[str, List[Tuple[str, str]]],
+        available: Mapping[str, Any],
         backbone_outputs: Mapping[str, Any],
+        distributed: bool,
     ) -> Dict[str, Any]:
+        """
+        Runs each planned head on its rows of the `available` inputs it takes, and combines the losses.
+        Each head's inputs are cut down just before it runs, so that only one head's are held at a time.
+        """
         outputs: Dict[str, Any] = dict(backbone_outputs)
         head_losses: Dict[str, torch.Tensor] = {}
-        for head, arguments in head_arguments.items():
-            selection = selections[head]
-            head_outputs = self._heads[head](**{name: selection.take(value) for name, value in arguments.items()})
+        heads = self._heads
+        for head, plan in head_plans.items():
+            take = selections[head].take
+            head_outputs = heads[head](**{name: take(available[key]) for key, name in plan})
+            output_names = self._output_names[head]
             for key, value in head_outputs.items():
-                outputs[f"{head}_{key}"] = value
-            if "loss" in head_outputs:
-                head_losses[head] = self._checked_loss(head, head_outputs["loss"])
+                name = output_names.get(key)
+                if name is None:
+                    name = output_names[key] = f"{head}_{key}"
+                outputs[name] = value
+            loss = head_outputs.get("loss")
+            if loss is not None:
+                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                    raise self._not_a_scalar_loss(head, loss)
+                head_losses[head] = loss
         if head_losses:
             loss = self._loss_weighting(head_losses)
             self._check_finite(loss, head_losses)
-            if self.training and torch.is_grad_enabled() and is_distributed():
+            if distributed and self.training and torch.is_grad_enabled():
                 idle_heads = [module for head, module in self._heads.items() if head not in head_losses]
                 loss = loss + zero_touching(loss, idle_heads)
             self._heads_called.update(head_losses)
@@ -244,11 +275,9 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 )
 
     @staticmethod
-    def _checked_loss(head: str, loss: torch.Tensor) -> torch.Tensor:
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ValueError(f"Head '{head}' returned a loss of shape {shape}; a loss must be a scalar tensor.")
-        return loss
+    def _not_a_scalar_loss(head: str, loss: Any) -> ValueError:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        return ValueError(f"Head '{head}' returned a loss of shape {shape}; a loss must be a scalar tensor.")
 
     @staticmethod
     def _check_finite(loss: torch.Tensor, head_losses: Mapping[str, torch.Tensor]) -> None:

@@ -4,6 +4,7 @@ batch belong to which head, and how a batch is sliced for one head.
 
 Nothing here knows about trainers, vocabularies or metrics; `MultiTaskModel` composes these pieces.
 """
+
 import array
 import inspect
 import itertools
@@ -75,14 +76,19 @@ class ArgumentRouter:
         Returns the arguments for the component, renamed, from `available` (which is never changed).
         Raises `ValueError` if two inputs land on one name, or a required argument is missing.
         """
-        keys = tuple(available)
+        return {name: available[key] for key, name in self.plan(tuple(available))}
+
+    def plan(self, keys: Tuple[str, ...]) -> List[Tuple[str, str]]:
+        """
+        The `(key, argument name)` pairs that `select` takes from inputs with these `keys`, in order;
+        raises as `select` does. Checked once per sequence of keys, then looked up.
+        """
         plan = self._plans.get(keys)
         if plan is None:
             plan = self._plans[keys] = self._plan(keys)
-        return {name: available[key] for key, name in plan}
+        return plan
 
     def _plan(self, keys: Sequence[str]) -> List[Tuple[str, str]]:
-        """The `(key, argument name)` pairs that `select` takes from inputs with these `keys`, checked."""
         sources: Dict[str, str] = {}
         for key in keys:
             name = self.name_mapping.get(key, key)
@@ -119,25 +125,29 @@ def route_tasks(
         task_rows[tasks[0]] = list(range(len(tasks)))
     else:
         for row, task in enumerate(tasks):
-            task_rows.setdefault(task, []).append(row)
+            rows = task_rows.get(task)
+            if rows is None:
+                task_rows[task] = [row]
+            else:
+                rows.append(row)
     unknown = [task for task in task_rows if task not in task_heads]
     if unknown:
         raise ValueError(
-            f"Batch has instances of task(s) {unknown} that no head serves; "
-            f"known tasks: {sorted(task_heads)}."
+            f"Batch has instances of task(s) {unknown} that no head serves; known tasks: {sorted(task_heads)}."
         )
-    serving: Dict[str, List[List[int]]] = {}
+    # Each head's rows: those of its first task, merged below with those of its other tasks, if any.
+    first_rows: Dict[str, List[int]] = {}
+    rows_of_tasks: Dict[str, List[List[int]]] = {}
     for task, rows in task_rows.items():
         for head in task_heads[task]:
-            rows_lists = serving.setdefault(head, [])
-            if not rows_lists or rows_lists[-1] is not rows:  # A head listed twice for a task serves it once.
-                rows_lists.append(rows)
-    head_rows: Dict[str, List[int]] = {}
-    for head in active_heads:
-        rows_lists = serving.get(head)
-        if rows_lists:
-            head_rows[head] = rows_lists[0] if len(rows_lists) == 1 else sorted(itertools.chain(*rows_lists))
-    return head_rows
+            held = first_rows.setdefault(head, rows)
+            if held is not rows:
+                rows_lists = rows_of_tasks.setdefault(head, [held])
+                if rows_lists[-1] is not rows:  # A head listed twice for a task serves it once.
+                    rows_lists.append(rows)
+    for head, rows_lists in rows_of_tasks.items():
+        first_rows[head] = sorted(itertools.chain(*rows_lists))
+    return {head: first_rows[head] for head in active_heads if head in first_rows}
 
 
 def _holds_only_tensors(value: Any) -> bool:
@@ -173,15 +183,23 @@ class RowSelection:
     - anything else (scalars, strings, tensors of other shapes) is not per-instance and passes unchanged.
     """
 
+    __slots__ = ("_indices", "_is_contiguous", "_position", "_shared_indices", "batch_size", "is_whole_batch", "rows")
+
     def __init__(self, rows: List[int], batch_size: int) -> None:
         self.rows = rows
         self.batch_size = batch_size
         self.is_whole_batch = len(rows) == batch_size
         # The last test is what counts; the ones before settle most batches without building a list.
-        self._is_contiguous = self.is_whole_batch or not rows or (
-            rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1))
+        self._is_contiguous = (
+            self.is_whole_batch
+            or not rows
+            or (rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1)))
         )
-        self._index_source: Optional[Tuple[_RowIndices, int]] = None
+        # This selection's rows are part `_position` of `_shared_indices`; `_indices`, that part on the
+        # device last asked for.
+        self._shared_indices: Optional[_RowIndices] = None
+        self._position = 0
+        self._indices: Optional[torch.Tensor] = None
 
     @classmethod
     def for_heads(cls, head_rows: Mapping[str, List[int]], batch_size: int) -> Dict[str, "RowSelection"]:
@@ -194,7 +212,7 @@ class RowSelection:
         if gathering:
             shared = _RowIndices([selection.rows for selection in gathering])
             for position, selection in enumerate(gathering):
-                selection._index_source = (shared, position)
+                selection._shared_indices, selection._position = shared, position
         return selections
 
     def take(self, value: Any) -> Any:
@@ -206,7 +224,10 @@ class RowSelection:
                 return value
             if self._is_contiguous:
                 return value.narrow(0, self.rows[0], len(self.rows))
-            return value.index_select(0, self._indices_on(value.device))
+            indices = self._indices
+            if indices is None or indices.device != value.device:
+                indices = self._indices = self._indices_on(value.device)
+            return value.index_select(0, indices)
         if isinstance(value, dict):
             return {key: self.take(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
@@ -217,10 +238,10 @@ class RowSelection:
         return value
 
     def _indices_on(self, device: torch.device) -> torch.Tensor:
-        if self._index_source is None:
-            self._index_source = (_RowIndices([self.rows]), 0)
-        shared, position = self._index_source
-        return shared.on(device)[position]
+        """The row indices on `device`, from the index tensor shared with other heads if there is one."""
+        if self._shared_indices is None:
+            self._shared_indices = _RowIndices([self.rows])
+        return self._shared_indices.on(device)[self._position]
 
 
 class _RowIndices:

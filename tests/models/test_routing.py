@@ -39,6 +39,16 @@ def test_router_renames_filters_and_leaves_input_alone():
     assert available == {"encoded_text": 1, "sentiment": 2, "question": 3}
 
 
+def test_router_plan_is_checked_once_per_key_sequence_and_raises_like_select():
+    router = ArgumentRouter("sentiment", {"label", "encoded_text"}, {"encoded_text"}, {"sentiment": "label"})
+    plan = router.plan(("encoded_text", "sentiment", "question"))
+    assert plan == [("encoded_text", "encoded_text"), ("sentiment", "label")]
+    assert router.plan(("encoded_text", "sentiment", "question")) is plan
+    assert router.plan(("sentiment", "encoded_text")) == [("sentiment", "label"), ("encoded_text", "encoded_text")]
+    with pytest.raises(ValueError, match=r"'sentiment' needs argument\(s\) \['encoded_text'\]"):
+        router.plan(("sentiment",))
+
+
 def test_router_without_allowed_set_passes_everything():
     router = ArgumentRouter("open", None, set(), {"a": "b"})
     assert router.select({"a": 1, "c": 2}) == {"b": 1, "c": 2}

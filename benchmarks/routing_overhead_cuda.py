@@ -5,7 +5,7 @@ from a `transformers.BertConfig`: nothing is downloaded). For each case it repor
 - the median forward+backward step time of the direct call (the floor), ours, ours without the
   `isfinite` loss check (a host-device synchronisation), and AllenNLP 2.10.1's model;
 - the peak GPU memory of a step of each, over the direct call's (`torch.cuda.max_memory_allocated`);
-- whether our routing (`MultiTaskModel.route`, `ArgumentRouter.select`, `RowSelection.take`) runs
+- whether our routing (`MultiTaskModel.route`, `ArgumentRouter.select` and `.plan`, `RowSelection.take`) runs
   without any host-device synchronisation: it runs under `torch.cuda.set_sync_debug_mode("error")`,
   which raises on one. The loss check after the heads is left out of that on purpose: it syncs.
 
@@ -14,6 +14,7 @@ Without a CUDA device it says so and exits (status 0) without measuring. Run fro
     .venv/bin/python benchmarks/routing_overhead_cuda.py
     .venv/bin/python benchmarks/routing_overhead_cuda.py --device cpu --tiny --steps 5   # tries the script
 """
+
 import argparse
 import contextlib
 import tempfile
@@ -93,8 +94,11 @@ def sync_errors_in(owner: type, name: str) -> Iterator[None]:
 def routing_is_sync_free(ours: Variant, batch: Dict[str, Any]) -> str:
     """Runs one step of ours with synchronisation errors on inside routing; "yes", or the error."""
     try:
-        with sync_errors_in(MultiTaskModel, "route"), sync_errors_in(ArgumentRouter, "select"), sync_errors_in(
-            RowSelection, "take"
+        with (
+            sync_errors_in(MultiTaskModel, "route"),
+            sync_errors_in(ArgumentRouter, "select"),
+            sync_errors_in(ArgumentRouter, "plan"),
+            sync_errors_in(RowSelection, "take"),
         ):
             ours.forward(fresh_inputs(batch))["loss"].backward()
     except RuntimeError as error:
@@ -174,7 +178,7 @@ def main(arguments: Optional[List[str]] = None) -> None:
                 memory_rows.append([str(count), layout, *memory, routing_is_sync_free(by_name["ours"], batch)])
             print(f"  measured {count} heads, {layout} batch", flush=True)
     print()
-    print_table(["heads", "batch", *(f"{variant.name} ms" for variant in variants)], time_rows)
+    print_table(["heads", "batch", *(variant.name for variant in variants)], time_rows)
     if memory_rows:
         print()
         print_table(memory_header, memory_rows)

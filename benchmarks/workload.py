@@ -5,10 +5,13 @@ the hand-written direct call (the cost floor), and interleaved timing.
 Not a test module: pytest collects only `tests/`. The scripts beside it import it by name (Python puts
 a script's own folder first on `sys.path`).
 """
+
 import argparse
 import gc
+import random
 import statistics
 import time
+import timeit
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
@@ -91,9 +94,7 @@ def layout_tasks(layout: str, names: Sequence[str], batch_size: int) -> List[str
     raise ValueError(f"Unknown layout '{layout}'; layouts: {LAYOUTS}.")
 
 
-def make_text_batch(
-    tasks: List[str], num_tokens: int, vocab_size: int, generator: torch.Generator
-) -> Dict[str, Any]:
+def make_text_batch(tasks: List[str], num_tokens: int, vocab_size: int, generator: torch.Generator) -> Dict[str, Any]:
     """Token ids (padded with 0, lengths from half of `num_tokens` up), labels and the `task` list."""
     batch_size = len(tasks)
     lengths = torch.randint(num_tokens // 2, num_tokens + 1, (batch_size,), generator=generator)
@@ -110,17 +111,23 @@ def index_tensor(rows: List[int], device: torch.device) -> torch.Tensor:
 
 
 def direct_forward(
-    backbone: torch.nn.Module, heads: Mapping[str, torch.nn.Module], batch: Mapping[str, Any]
+    backbone: torch.nn.Module,
+    heads: Mapping[str, torch.nn.Module],
+    batch: Mapping[str, Any],
+    keep_outputs: bool = False,
 ) -> Dict[str, torch.Tensor]:
     """
     The floor, as one would write it by hand for these modules: the backbone once; the rows of each
     head (head `task{i}` serves task `task{i}`) found from the `task` list and gathered with one index
-    tensor, or passed whole when they are the whole batch; the head losses summed.
+    tensor, or passed whole when they are the whole batch; the head losses summed. It returns only the
+    loss; with `keep_outputs`, also the backbone's and each head's outputs, as `{head}_{key}`, as a
+    multitask model must.
     """
     encoded = backbone(text=batch["text"])
     rows_of_task: Dict[str, List[int]] = {}
     for row, task in enumerate(batch["task"]):
         rows_of_task.setdefault(task, []).append(row)
+    outputs = dict(encoded) if keep_outputs else {}
     losses = []
     for task, rows in rows_of_task.items():
         inputs = {"encoded_text": encoded["encoded_text"], "encoded_text_mask": encoded["encoded_text_mask"]}
@@ -128,8 +135,12 @@ def direct_forward(
         if len(rows) < len(batch["task"]):
             indices = index_tensor(rows, batch["label"].device)
             inputs = {name: value.index_select(0, indices) for name, value in inputs.items()}
-        losses.append(heads[task](**inputs)["loss"])
-    return {"loss": sum(losses[1:], losses[0])}
+        head_outputs = heads[task](**inputs)
+        if keep_outputs:
+            outputs.update((f"{task}_{key}", value) for key, value in head_outputs.items())
+        losses.append(head_outputs["loss"])
+    outputs["loss"] = sum(losses[1:], losses[0])
+    return outputs
 
 
 class UncheckedMultiTaskModel(MultiTaskModel):
@@ -158,21 +169,56 @@ class Variant:
     forward: Callable[[Dict[str, Any]], Dict[str, torch.Tensor]]
 
 
+def python_work(microseconds: float) -> Callable[[], None]:
+    """
+    A function that runs pure Python (filling a dict; no tensor ops) for about `microseconds` when
+    timed on its own, calibrated here.
+    """
+
+    def fill(count: int) -> None:
+        table = {}
+        for number in range(count):
+            table[number] = str(number)
+
+    seconds_per_item = min(timeit.repeat(lambda: fill(1000), number=100, repeat=5)) / 100 / 1000
+    count = round(microseconds * 1e-6 / seconds_per_item)
+    return lambda: fill(count)
+
+
 def variants_for(
-    vocab: Vocabulary, backbone: torch.nn.Module, heads: Dict[str, torch.nn.Module], device: torch.device
+    vocab: Vocabulary,
+    backbone: torch.nn.Module,
+    heads: Dict[str, torch.nn.Module],
+    device: torch.device,
+    python_work_us: float = 0.0,
 ) -> List[Variant]:
-    """The direct call, ours, ours without the `isfinite` check, AllenNLP's, and the direct call again."""
+    """
+    The direct call, the direct call returning the same outputs as the models, ours, ours without the
+    `isfinite` check, AllenNLP's, the direct call again, and, if `python_work_us` is set, the direct
+    call after that much pure Python work: what Python work costs inside a training step, between
+    tensor ops, rather than timed alone.
+    """
     ours = MultiTaskModel(vocab, backbone, heads).to(device)
     unchecked = UncheckedMultiTaskModel(vocab, backbone, heads).to(device)
     allennlp = AllenNlpMultiTaskModel(vocab, backbone, heads).to(device)
-    return [
+    variants = [
         Variant("direct", lambda inputs: direct_forward(backbone, heads, inputs)),
+        Variant("direct, with outputs", lambda inputs: direct_forward(backbone, heads, inputs, keep_outputs=True)),
         Variant("ours", lambda inputs: ours(**inputs)),
         Variant("ours, no isfinite", lambda inputs: unchecked(**inputs)),
         Variant("allennlp", lambda inputs: allennlp(**inputs)),
         # The direct call again: how far apart two runs of the same code come out, i.e. the noise.
         Variant("direct, again", lambda inputs: direct_forward(backbone, heads, inputs)),
     ]
+    if python_work_us:
+        work = python_work(python_work_us)
+
+        def direct_after_work(inputs: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+            work()
+            return direct_forward(backbone, heads, inputs)
+
+        variants.append(Variant(f"direct + {python_work_us:g} µs Python", direct_after_work))
+    return variants
 
 
 def time_interleaved(
@@ -185,15 +231,19 @@ def time_interleaved(
     synchronize: Callable[[], None] = lambda: None,
 ) -> Dict[str, List[float]]:
     """
-    Seconds per forward+backward step of each variant, by `clock`. Each round runs every variant once,
-    in an order that rotates from round to round, so that drifts in machine load hit all variants
-    alike. Fresh inputs and cleared gradients are prepared outside the timed region.
+    Seconds per forward+backward step of each variant, by `clock`, one entry per round. Each round
+    runs every variant once, in an order shuffled from round to round (seeded), so that drifts in
+    machine load hit all variants alike and no variant always follows the same one (a step can run
+    faster after one that left the caches as it needs them). Fresh inputs and cleared gradients are
+    prepared outside the timed region.
     """
     times: Dict[str, List[float]] = {variant.name: [] for variant in variants}
+    order = list(variants)
+    shuffle = random.Random(0).shuffle
     gc.collect()
     for round_index in range(warmup + steps):
-        shift = round_index % len(variants)
-        for variant in [*variants[shift:], *variants[:shift]]:
+        shuffle(order)
+        for variant in order:
             inputs = fresh_inputs(batch)
             for parameter in parameters:
                 parameter.grad = None
@@ -207,12 +257,17 @@ def time_interleaved(
 
 
 def overhead_cells(times: Mapping[str, List[float]], baseline: str = "direct") -> Dict[str, str]:
-    """Each variant's median step in ms, and its median over the baseline's as a percentage."""
+    """
+    The baseline's median step in ms; for each other variant, the median of its per-round differences
+    from the baseline (rounds run each variant once, close in time, so their differences cancel most
+    of the machine's drifts), in µs and as a percentage of the baseline's median.
+    """
     floor = statistics.median(times[baseline])
-    cells = {}
+    cells = {baseline: f"{floor * 1e3:.3f}"}
     for name, values in times.items():
-        median = statistics.median(values)
-        cells[name] = f"{median * 1e3:.3f}" if name == baseline else f"{median * 1e3:.3f} ({median / floor - 1:+.1%})"
+        if name != baseline:
+            difference = statistics.median(value - base for value, base in zip(values, times[baseline]))
+            cells[name] = f"{difference * 1e6:+.0f} µs ({difference / floor:+.2%})"
     return cells
 
 

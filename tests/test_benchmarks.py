@@ -1,0 +1,60 @@
+"""
+The benchmark scripts under benchmarks/ run end to end (a few steps each, on the CPU) and print a full
+table: what they measure is in the README; here only that they still run and measure every case.
+"""
+import importlib
+import re
+import sys
+from typing import List
+
+import pytest
+import torch
+
+from tests.conftest import REPO_ROOT
+
+CASE_ROWS = 4  # 3 and 16 heads, each with a homogeneous and a mixed batch (prediction: 2, by head count).
+
+
+@pytest.fixture
+def benchmarks(monkeypatch: pytest.MonkeyPatch):
+    """Imports a script the way `python benchmarks/<script>.py` does: with its folder first on the path."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    threads = torch.get_num_threads()
+    yield importlib.import_module
+    torch.set_num_threads(threads)  # The scripts set one intra-op thread.
+    for name in ["workload", "routing_overhead", "routing_overhead_cuda", "predict_throughput"]:
+        sys.modules.pop(name, None)
+
+
+def table_rows(printed: str) -> List[List[str]]:
+    """The body rows of the last Markdown table printed."""
+    lines = [line for line in printed.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_routing_overhead_measures_every_variant_in_every_case(benchmarks, capsys):
+    benchmarks("routing_overhead").main(["--steps", "2", "--warmup", "1", "--batch-size", "16", "--tokens", "6"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:3] for row in rows] == [
+        ["3", "128", "homogeneous"], ["3", "128", "mixed"], ["16", "32", "homogeneous"], ["16", "32", "mixed"]
+    ]
+    for row in rows:
+        assert re.fullmatch(r"\d+\.\d{3}", row[3]), row  # The direct call's median, in ms.
+        # Each other variant against it: ours, AllenNLP's, the noise and the price of 20 us of Python.
+        assert len(row) == 10 and all(re.fullmatch(r"[+-]\d+ µs \([+-]\d+\.\d\d%\)", cell) for cell in row[4:]), row
+
+
+def test_gpu_routing_benchmark_tries_out_on_the_cpu(benchmarks, capsys):
+    arguments = ["--device", "cpu", "--tiny", "--steps", "1", "--warmup", "0", "--batch-size", "16", "--tokens", "8"]
+    benchmarks("routing_overhead_cuda").main([*arguments, "--vocab-size", "100"])
+    printed = capsys.readouterr().out
+    assert "a trial run; no GPU figures" in printed
+    assert len(table_rows(printed)) == CASE_ROWS
+
+
+def test_prediction_throughput_compares_with_allennlps_predictor(benchmarks, capsys):
+    benchmarks("predict_throughput").main(["--instances", "32", "--passes", "1", "--batch-size", "16"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:2] for row in rows] == [["3", "128"], ["16", "32"]]
+    for row in rows:
+        assert row[6].startswith("fails (") and float(row[7]) < 1e-5, row  # AllenNLP's JSON; same probabilities.

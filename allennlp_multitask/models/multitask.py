@@ -250,8 +250,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 if name is None:
                     name = output_names[key] = f"{head}_{key}"
                 outputs[name] = value
-            loss = head_outputs.get("loss")
-            if loss is not None:
+            if "loss" in head_outputs:
+                loss = head_outputs["loss"]
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                     raise self._not_a_scalar_loss(head, loss)
                 head_losses[head] = loss

@@ -135,9 +135,11 @@ def test_model_pickles_deep_copies_and_torch_saves(vocab):
     model.eval()
     inputs = batch(["a", "b", "b"])
     expected = model(**inputs)["loss"]
+    single_task = model(**batch(["b", "b"]))["loss"]  # Its routing is kept for the next such batch.
     buffer = io.BytesIO()
     torch.save(model, buffer)
     buffer.seek(0)
     copies = [pickle.loads(pickle.dumps(model)), copy.deepcopy(model), torch.load(buffer, weights_only=False)]
     for clone in copies:
         assert torch.equal(clone(**inputs)["loss"], expected)
+        assert torch.equal(clone(**batch(["b", "b"]))["loss"], single_task)

@@ -5,7 +5,7 @@ from a `transformers.BertConfig`: nothing is downloaded). For each case it repor
 - the median forward+backward step time of the direct call (the floor), ours, ours without the
   `isfinite` loss check (a host-device synchronisation), and AllenNLP 2.10.1's model;
 - the peak GPU memory of a step of each, over the direct call's (`torch.cuda.max_memory_allocated`);
-- whether our routing (`MultiTaskModel.route`, `ArgumentRouter.select` and `.plan`, `RowSelection.take`) runs
+- whether our routing (`MultiTaskModel.route`, `ArgumentRouter.select` and `.plan`, `HeadRows.split`) runs
   without any host-device synchronisation: it runs under `torch.cuda.set_sync_debug_mode("error")`,
   which raises on one. The loss check after the heads is left out of that on purpose: it syncs.
 
@@ -42,7 +42,7 @@ from workload import (
 )
 
 from allennlp_multitask.models import MultiTaskModel
-from allennlp_multitask.models.routing import ArgumentRouter, RowSelection
+from allennlp_multitask.models.routing import ArgumentRouter, HeadRows
 from allennlp_multitask.modules.backbones.embedder_backbone import EmbedderBackbone
 
 HEAD_COUNTS = (3, 16)
@@ -98,7 +98,7 @@ def routing_is_sync_free(ours: Variant, batch: Dict[str, Any]) -> str:
             sync_errors_in(MultiTaskModel, "route"),
             sync_errors_in(ArgumentRouter, "select"),
             sync_errors_in(ArgumentRouter, "plan"),
-            sync_errors_in(RowSelection, "take"),
+            sync_errors_in(HeadRows, "split"),
         ):
             ours.forward(fresh_inputs(batch))["loss"].backward()
     except RuntimeError as error:

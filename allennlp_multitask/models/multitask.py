@@ -27,10 +27,11 @@ from allennlp_multitask.models.distributed import (
 from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
-    RowSelection,
+    HeadRows,
     accepts_any_argument,
     get_forward_arguments,
     get_required_arguments,
+    head_arguments,
     route_tasks,
 )
 from allennlp_multitask.models.state_snapshot import StateSnapshot, find_metrics
@@ -178,23 +179,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         check_head_names("active_heads", wanted, list(self._heads))
         self._active_heads = [head for head in self._heads if head in wanted]
         # Single-task batches (most batches) route alike: by task and batch size, once per active heads.
-        self._single_task_routes: Dict[Tuple[str, int], Dict[str, RowSelection]] = {}
+        self._single_task_routes: Dict[Tuple[str, int], HeadRows] = {}
 
-    def route(self, tasks: List[str]) -> Dict[str, RowSelection]:
+    def route(self, tasks: List[str]) -> HeadRows:
         """
-        The rows of a batch with these per-instance `tasks` that each active head receives. Do not change
-        what it returns: single-task batches of one size share it.
+        The rows of a batch with these per-instance `tasks` that each active head receives. Single-task
+        batches of one size share what it returns.
         """
         single_task = bool(tasks) and tasks.count(tasks[0]) == len(tasks)
         if single_task:
-            selections = self._single_task_routes.get((tasks[0], len(tasks)))
-            if selections is not None:
-                return selections
-        head_rows = route_tasks(tasks, self._task_heads, self._active_heads)
-        selections = RowSelection.for_heads(head_rows, len(tasks))
+            head_rows = self._single_task_routes.get((tasks[0], len(tasks)))
+            if head_rows is not None:
+                return head_rows
+        head_rows = HeadRows(route_tasks(tasks, self._task_heads, self._active_heads), len(tasks))
         if single_task:
-            self._single_task_routes[(tasks[0], len(tasks))] = selections
-        return selections
+            self._single_task_routes[(tasks[0], len(tasks))] = head_rows
+        return head_rows
 
     def forward(self, **kwargs: Any) -> Dict[str, torch.Tensor]:  # type: ignore
         tasks = kwargs.get("task")
@@ -205,30 +205,30 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             )
         if len(tasks) == 0:
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
-        selections = self.route(tasks)
+        head_rows = self.route(tasks)
         distributed = is_distributed()
         if distributed:
-            check_same_heads_on_every_worker(list(self._heads), selections)
+            check_same_heads_on_every_worker(list(self._heads), head_rows.heads)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
         available = {**backbone_outputs, **kwargs}
         # Every head's arguments are checked before any head runs (and updates its metrics).
         keys = tuple(available)
-        head_plans = {head: self._routers[head].plan(keys) for head in selections}
+        head_plans = {head: self._routers[head].plan(keys) for head in head_rows.heads}
         # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
         snapshot = StateSnapshot(
             [metric for head in head_plans for metric in self._head_metrics[head]],
             self._loss_weighting.running_state(),
         )
         try:
-            return self._run_heads(selections, head_plans, available, backbone_outputs, distributed)
+            return self._run_heads(head_rows, head_plans, available, backbone_outputs, distributed)
         except BaseException:
             snapshot.restore()
             raise
 
     def _run_heads(
         self,
-        selections: Mapping[str, RowSelection],
+        head_rows: HeadRows,
         head_plans: Mapping[str, List[Tuple[str, str]]],
         available: Mapping[str, Any],
         backbone_outputs: Mapping[str, Any],
@@ -236,14 +236,14 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     ) -> Dict[str, Any]:
         """
         Runs each planned head on its rows of the `available` inputs it takes, and combines the losses.
-        Each head's inputs are cut down just before it runs, so that only one head's are held at a time.
+        Each input is cut once for all the heads that take it; a head's arguments are let go as it runs.
         """
+        arguments = head_arguments(head_rows, head_plans, available)
         outputs: Dict[str, Any] = dict(backbone_outputs)
         head_losses: Dict[str, torch.Tensor] = {}
         heads = self._heads
-        for head, plan in head_plans.items():
-            take = selections[head].take
-            head_outputs = heads[head](**{name: take(available[key]) for key, name in plan})
+        for head in head_plans:
+            head_outputs = heads[head](**arguments.pop(head))
             output_names = self._output_names[head]
             for key, value in head_outputs.items():
                 name = output_names.get(key)

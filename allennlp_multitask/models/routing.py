@@ -8,7 +8,7 @@ Nothing here knows about trainers, vocabularies or metrics; `MultiTaskModel` com
 import array
 import inspect
 import itertools
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -160,108 +160,137 @@ def _holds_only_tensors(value: Any) -> bool:
     return False
 
 
-class RowSelection:
+class HeadRows:
     """
-    Some rows of a batch, and the means to cut any batch-shaped value down to them without touching
-    the original.
+    The rows of a batch that each head receives, and the cutting of batch-shaped values into each head's
+    part, without touching the original.
 
     # Parameters
 
-    rows : `List[int]`
-        The rows to keep, ascending.
+    rows_of_heads : `Mapping[str, List[int]]`
+        Each head's rows, ascending, by head.
     batch_size : `int`
         The number of rows in the whole batch.
 
-    Slicing rules, applied at any depth:
+    Cutting rules (`split`), applied at any depth:
 
-    - a tensor whose first dimension is `batch_size` keeps the selected rows: the same tensor when
-      every row is selected, a view when the rows are contiguous, else one `index_select`;
-    - a dict is rebuilt with each value sliced;
-    - a list or tuple made only of tensors (or of containers of tensors) is rebuilt with each item
-      sliced; any other list or tuple of length `batch_size` holds one item per instance, and keeps the
-      selected items;
+    - a tensor whose first dimension is `batch_size`: a head with every row gets the tensor itself, a
+      head with contiguous rows a view; the other heads share one `index_select` of all their rows,
+      split into one view per head (one gather, and one gradient op in the backward pass, however many
+      heads gather);
+    - a dict is rebuilt with each value cut;
+    - a list or tuple made only of tensors (or of containers of tensors) is rebuilt with each item cut;
+      any other list or tuple of length `batch_size` holds one item per instance, and each head gets
+      its rows' items;
     - anything else (scalars, strings, tensors of other shapes) is not per-instance and passes unchanged.
     """
 
-    __slots__ = ("_indices", "_is_contiguous", "_position", "_shared_indices", "batch_size", "is_whole_batch", "rows")
-
-    def __init__(self, rows: List[int], batch_size: int) -> None:
-        self.rows = rows
+    def __init__(self, rows_of_heads: Mapping[str, List[int]], batch_size: int) -> None:
         self.batch_size = batch_size
-        self.is_whole_batch = len(rows) == batch_size
-        # The last test is what counts; the ones before settle most batches without building a list.
-        self._is_contiguous = (
-            self.is_whole_batch
-            or not rows
-            or (rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1)))
-        )
-        # This selection's rows are part `_position` of `_shared_indices`; `_indices`, that part on the
-        # device last asked for.
-        self._shared_indices: Optional[_RowIndices] = None
-        self._position = 0
-        self._indices: Optional[torch.Tensor] = None
+        self._rows = dict(rows_of_heads)
+        # How to cut values for each set of heads asked for, with its index tensor: made once per set.
+        self._cuts: Dict[Tuple[str, ...], _Cut] = {}
 
-    @classmethod
-    def for_heads(cls, head_rows: Mapping[str, List[int]], batch_size: int) -> Dict[str, "RowSelection"]:
-        """
-        A selection for each head's rows. The heads that gather rows share one index tensor, so that a
-        batch costs one index tensor and one host-to-device copy however many heads gather.
-        """
-        selections = {head: cls(rows, batch_size) for head, rows in head_rows.items()}
-        gathering = [selection for selection in selections.values() if not selection._is_contiguous]
-        if gathering:
-            shared = _RowIndices([selection.rows for selection in gathering])
-            for position, selection in enumerate(gathering):
-                selection._shared_indices, selection._position = shared, position
-        return selections
+    @property
+    def heads(self) -> List[str]:
+        """The heads that receive rows, in order."""
+        return list(self._rows)
 
-    def take(self, value: Any) -> Any:
-        """Returns `value` restricted to the selected rows; `value` itself is never modified."""
-        if self.is_whole_batch:
-            return value
+    @property
+    def cuts_rows(self) -> bool:
+        """Whether some head receives only some of the rows."""
+        return any(len(rows) != self.batch_size for rows in self._rows.values())
+
+    def rows(self, head: str) -> List[int]:
+        """The rows `head` receives."""
+        return self._rows[head]
+
+    def split(self, value: Any, heads: Sequence[str]) -> Dict[str, Any]:
+        """
+        `value` cut down to each of `heads`' rows (heads of this batch), by head. `value` itself is never
+        modified; heads that receive every row get it as it is.
+        """
+        key = tuple(heads)
+        cut = self._cuts.get(key)
+        if cut is None:
+            cut = self._cuts[key] = _Cut([(head, self._rows[head]) for head in key], self.batch_size)
+        parts = iter(cut.parts_of(value)) if cut.heads else iter(())
+        return {head: next(parts) if is_cut else value for head, is_cut in cut.is_cut}
+
+
+class _Cut:
+    """
+    Cuts batch-shaped values into the parts of those of some heads that do not receive the whole batch
+    (see `HeadRows`); `is_cut` tells, for each of the heads in order, whether it is one of them.
+    """
+
+    def __init__(self, rows_of_heads: List[Tuple[str, List[int]]], batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.is_cut = [(head, len(rows) != batch_size) for head, rows in rows_of_heads]
+        cut = [(head, rows) for head, rows in rows_of_heads if len(rows) != batch_size]
+        self.heads = [head for head, _ in cut]
+        self._rows = [rows for _, rows in cut]
+        # Per head, the start of its contiguous rows, or None if it gathers.
+        self._starts = [rows[0] if rows and rows == list(range(rows[0], rows[-1] + 1)) else None for rows in self._rows]
+        self._gathered_rows = [rows for rows, start in zip(self._rows, self._starts) if start is None]
+        self._gathered_lengths = [len(rows) for rows in self._gathered_rows]
+        self._indices: Dict[torch.device, torch.Tensor] = {}
+
+    def parts_of(self, value: Any) -> List[Any]:
+        """`value` cut down to each head's rows, in the order of `heads`."""
+        count = len(self.heads)
         if isinstance(value, torch.Tensor):
             if value.dim() == 0 or value.size(0) != self.batch_size:
-                return value
-            if self._is_contiguous:
-                return value.narrow(0, self.rows[0], len(self.rows))
-            indices = self._indices
-            if indices is None or indices.device != value.device:
-                indices = self._indices = self._indices_on(value.device)
-            return value.index_select(0, indices)
+                return [value] * count
+            return self._tensor_parts(value)
         if isinstance(value, dict):
-            return {key: self.take(item) for key, item in value.items()}
+            cut_items = [self.parts_of(item) for item in value.values()]
+            if not cut_items:
+                return [{} for _ in range(count)]
+            return [dict(zip(value.keys(), parts)) for parts in zip(*cut_items)]
         if isinstance(value, (list, tuple)):
             if _holds_only_tensors(value):
-                return type(value)(self.take(item) for item in value)
+                return [type(value)(parts) for parts in zip(*(self.parts_of(item) for item in value))]
             if len(value) == self.batch_size:
-                return type(value)(value[row] for row in self.rows)
-        return value
+                return [type(value)(value[row] for row in rows) for rows in self._rows]
+        return [value] * count
 
-    def _indices_on(self, device: torch.device) -> torch.Tensor:
-        """The row indices on `device`, from the index tensor shared with other heads if there is one."""
-        if self._shared_indices is None:
-            self._shared_indices = _RowIndices([self.rows])
-        return self._shared_indices.on(device)[self._position]
+    def _tensor_parts(self, tensor: torch.Tensor) -> List[torch.Tensor]:
+        gathered: Iterator[torch.Tensor] = iter(())
+        if self._gathered_rows:
+            indices = self._indices.get(tensor.device)
+            if indices is None:
+                indices = self._indices[tensor.device] = _index_tensor(self._gathered_rows, tensor.device)
+            gathered = iter(tensor.index_select(0, indices).split(self._gathered_lengths))
+        return [
+            next(gathered) if start is None else tensor.narrow(0, start, len(rows))
+            for start, rows in zip(self._starts, self._rows)
+        ]
 
 
-class _RowIndices:
+def _index_tensor(rows_lists: List[List[int]], device: torch.device) -> torch.Tensor:
+    """The rows of all lists, one after another, as a tensor on `device`."""
+    # From machine integers: several times faster than `torch.tensor` of a list of Python ints.
+    indices = torch.frombuffer(array.array("q", itertools.chain(*rows_lists)), dtype=torch.long)
+    if device.type != "cpu":
+        # A pinned, non-blocking copy keeps routing free of host-device synchronisation.
+        indices = indices.pin_memory().to(device, non_blocking=True)
+    return indices
+
+
+def head_arguments(
+    head_rows: HeadRows, head_plans: Mapping[str, List[Tuple[str, str]]], available: Mapping[str, Any]
+) -> Dict[str, Dict[str, Any]]:
     """
-    The row indices of several selections in one tensor, built and moved to each device once, and
-    handed out as one view per selection.
+    Each head's arguments, by head: for each `(key, name)` pair of its plan (see `ArgumentRouter.plan`),
+    `available[key]` cut to the head's rows, under `name`. Each input is cut once for all the heads
+    that take it, so a mixed batch costs one gather per input, however many heads gather.
     """
-
-    def __init__(self, rows_lists: List[List[int]]) -> None:
-        self._rows = list(itertools.chain(*rows_lists))
-        self._lengths = [len(rows) for rows in rows_lists]
-        self._parts: Dict[torch.device, Tuple[torch.Tensor, ...]] = {}
-
-    def on(self, device: torch.device) -> Tuple[torch.Tensor, ...]:
-        parts = self._parts.get(device)
-        if parts is None:
-            # From machine integers: several times faster than `torch.tensor` of a list of Python ints.
-            indices = torch.frombuffer(array.array("q", self._rows), dtype=torch.long)
-            if device.type != "cpu":
-                # A pinned, non-blocking copy keeps routing free of host-device synchronisation.
-                indices = indices.pin_memory().to(device, non_blocking=True)
-            parts = self._parts[device] = indices.split(self._lengths)
-        return parts
+    if not head_rows.cuts_rows:
+        return {head: {name: available[key] for key, name in plan} for head, plan in head_plans.items()}
+    takers: Dict[str, List[str]] = {}
+    for head, plan in head_plans.items():
+        for key, _ in plan:
+            takers.setdefault(key, []).append(head)
+    parts = {key: head_rows.split(available[key], heads) for key, heads in takers.items()}
+    return {head: {name: parts[key][head] for key, name in plan} for head, plan in head_plans.items()}

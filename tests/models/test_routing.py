@@ -6,7 +6,7 @@ from allennlp.models.multitask import get_forward_arguments as allennlp_get_forw
 
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
-    RowSelection,
+    HeadRows,
     accepts_any_argument,
     get_forward_arguments,
     get_required_arguments,
@@ -84,22 +84,47 @@ def test_route_tasks_skips_inactive_heads_and_rejects_unknown_tasks():
         route_tasks(["a", "c"], {"a": ["a"], "b": ["b"]}, ["a", "b"])
 
 
-def test_whole_batch_selection_returns_inputs_themselves():
+def test_whole_batch_heads_get_the_inputs_themselves():
     value = {"tokens": {"tokens": torch.arange(6).view(3, 2)}}
-    assert RowSelection([0, 1, 2], 3).take(value) is value
+    head_rows = HeadRows({"a": [0, 1, 2], "b": [0, 1, 2]}, 3)
+    assert head_rows.split(value, ["a", "b"]) == {"a": value, "b": value}
+    assert head_rows.split(value, ["b"])["b"] is value
 
 
-def test_contiguous_rows_are_a_view_and_scattered_rows_a_gather():
-    tensor = torch.arange(8).view(4, 2)
-    view = RowSelection([1, 2], 4).take(tensor)
-    assert view.tolist() == [[2, 3], [4, 5]]
-    assert view.data_ptr() == tensor[1].data_ptr()
-    gathered = RowSelection([0, 3], 4).take(tensor)
-    assert gathered.tolist() == [[0, 1], [6, 7]]
-    assert gathered.data_ptr() != tensor.data_ptr()
+def test_contiguous_rows_are_a_view_and_scattered_rows_share_one_gather():
+    tensor = torch.arange(12).view(6, 2)
+    parts = HeadRows({"view": [1, 2], "x": [0, 3], "y": [4, 5], "z": [0, 5]}, 6).split(tensor, ["view", "x", "y", "z"])
+    assert {head: part.tolist() for head, part in parts.items()} == {
+        "view": [[2, 3], [4, 5]],
+        "x": [[0, 1], [6, 7]],
+        "y": [[8, 9], [10, 11]],
+        "z": [[0, 1], [10, 11]],
+    }
+    assert parts["view"].data_ptr() == tensor[1].data_ptr()
+    assert parts["y"].data_ptr() == tensor[4].data_ptr()
+    # x and z (scattered rows) are parts of one gathered tensor.
+    gathered = parts["x"].untyped_storage()
+    assert gathered.data_ptr() != tensor.untyped_storage().data_ptr()
+    assert parts["z"].untyped_storage().data_ptr() == gathered.data_ptr() and gathered.nbytes() == 4 * 2 * 8
 
 
-def test_nested_containers_are_sliced_at_any_depth_without_touching_the_original():
+def test_split_gives_only_the_heads_asked_for_and_keeps_their_order():
+    head_rows = HeadRows({"a": [0, 2], "b": [1], "c": [0, 1, 2]}, 3)
+    assert head_rows.heads == ["a", "b", "c"]
+    assert head_rows.rows("b") == [1]
+    parts = head_rows.split(torch.tensor([10, 11, 12]), ["c", "b"])
+    assert list(parts) == ["c", "b"]
+    assert parts["b"].tolist() == [11]
+
+
+def test_gradients_reach_every_head_s_rows_through_the_shared_gather():
+    encoded = torch.arange(5.0, requires_grad=True)
+    parts = HeadRows({"a": [0, 3], "b": [1, 3, 4], "c": [2]}, 5).split(encoded, ["a", "b", "c"])
+    (parts["a"].sum() + 10 * parts["b"].sum() + 100 * parts["c"].sum()).backward()
+    assert encoded.grad.tolist() == [1.0, 10.0, 100.0, 11.0, 10.0]
+
+
+def test_nested_containers_are_cut_at_any_depth_without_touching_the_original():
     batch = {
         "text": {"tokens": {"tokens": torch.arange(3), "mask": torch.tensor([True, False, True])}},
         "layers": [torch.arange(6).view(3, 2), (torch.arange(3) * 10,)],
@@ -108,9 +133,11 @@ def test_nested_containers_are_sliced_at_any_depth_without_touching_the_original
         "scalar": torch.tensor(7.0),
         "other_shape": torch.zeros(5, 2),
         "name": "keep",
+        "empty": {},
     }
     before = {key: repr(value) for key, value in batch.items()}
-    sliced = RowSelection([0, 2], 3).take(batch)
+    parts = HeadRows({"a": [0, 2], "b": [1]}, 3).split(batch, ["a", "b"])
+    sliced = parts["a"]
     assert sliced["text"]["tokens"]["tokens"].tolist() == [0, 2]
     assert sliced["text"]["tokens"]["mask"].tolist() == [True, True]
     assert sliced["layers"][0].tolist() == [[0, 1], [4, 5]]
@@ -120,4 +147,6 @@ def test_nested_containers_are_sliced_at_any_depth_without_touching_the_original
     assert sliced["scalar"] is batch["scalar"]
     assert sliced["other_shape"] is batch["other_shape"]
     assert sliced["name"] == "keep"
+    assert sliced["empty"] == {} and sliced["empty"] is not parts["b"]["empty"]
+    assert parts["b"]["metadata"] == [{"id": 1}] and parts["b"]["task"] == ("b",)
     assert {key: repr(value) for key, value in batch.items()} == before

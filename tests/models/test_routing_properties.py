@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allennlp_multitask import MultiTaskModel
-from allennlp_multitask.models.routing import ArgumentRouter, RowSelection, route_tasks
+from allennlp_multitask.models.routing import ArgumentRouter, HeadRows, route_tasks
 from tests.models.recording_modules import (
     RecordingBackbone,
     RecordingHead,
@@ -164,12 +164,15 @@ def test_route_tasks_names_the_unknown_task_and_the_known_ones(tasks, data):
 
 @EXAMPLES
 @given(st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=10), st.data())
-def test_row_selection_equals_a_batch_of_the_selected_instances(tasks, data):
-    rows = sorted(data.draw(st.sets(st.integers(0, len(tasks) - 1), min_size=1)))
+def test_each_head_s_part_equals_a_batch_of_its_instances(tasks, data):
+    rows_strategy = st.sets(st.integers(0, len(tasks) - 1), min_size=1).map(sorted)
+    rows_of_heads = data.draw(st.dictionaries(st.sampled_from(HEAD_NAMES), rows_strategy, min_size=1))
     batch = make_batch(tasks)
     untouched = copy.deepcopy(batch)
-    selected = RowSelection(rows, len(tasks)).take(batch)
-    assert_nested_equal(selected, collate([make_instance(row, tasks[row]) for row in rows]))
+    parts = HeadRows(rows_of_heads, len(tasks)).split(batch, list(rows_of_heads))
+    assert list(parts) == list(rows_of_heads)
+    for head, rows in rows_of_heads.items():
+        assert_nested_equal(parts[head], collate([make_instance(row, tasks[row]) for row in rows]))
     assert_nested_equal(batch, untouched)
 
 

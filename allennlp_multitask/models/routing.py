@@ -231,7 +231,7 @@ class _Cut:
         self.heads = [head for head, _ in cut]
         self._rows = [rows for _, rows in cut]
         # Per head, the start of its contiguous rows, or None if it gathers.
-        self._starts = [rows[0] if rows and rows == list(range(rows[0], rows[-1] + 1)) else None for rows in self._rows]
+        self._starts = [_start_if_contiguous(rows) for rows in self._rows]
         self._gathered_rows = [rows for rows, start in zip(self._rows, self._starts) if start is None]
         self._gathered_lengths = [len(rows) for rows in self._gathered_rows]
         self._indices: Dict[torch.device, torch.Tensor] = {}
@@ -266,6 +266,15 @@ class _Cut:
             next(gathered) if start is None else tensor.narrow(0, start, len(rows))
             for start, rows in zip(self._starts, self._rows)
         ]
+
+
+def _start_if_contiguous(rows: List[int]) -> Optional[int]:
+    """The first of `rows` if they are consecutive numbers (0 if there are none), else `None`."""
+    if not rows:
+        return 0
+    # The first test settles most scattered rows without building a list.
+    consecutive = rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1))
+    return rows[0] if consecutive else None
 
 
 def _index_tensor(rows_lists: List[List[int]], device: torch.device) -> torch.Tensor:

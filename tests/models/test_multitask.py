@@ -100,6 +100,26 @@ class KeyRecordingClassifier(ClassifierHead):
         return super().make_output_human_readable(output_dict)
 
 
+def test_mixed_batch_gradients_equal_each_head_run_on_its_own_rows(vocab):
+    # Heads a and b gather scattered rows (and share the rows of task "ab"); head c's rows are contiguous.
+    heads = {name: classifier(vocab) for name in "abc"}
+    model = MultiTaskModel(vocab, backbone(vocab), heads, task_heads={"ab": ["a", "b"]})
+    reference = copy.deepcopy(model)
+    tasks = ["a", "ab", "c", "c", "a", "ab"]
+    model(**batch(tasks))["loss"].backward()
+
+    inputs = batch(tasks)
+    encoded = reference._backbone(text=inputs["text"])
+    loss = torch.tensor(0.0)
+    for head, rows in {"a": [0, 1, 4, 5], "b": [1, 5], "c": [2, 3]}.items():
+        index = torch.tensor(rows)
+        arguments = {name: value[index] for name, value in encoded.items() if name.startswith("encoded_text")}
+        loss = loss + reference._heads[head](**arguments, label=inputs["label"][index])["loss"]
+    loss.backward()
+    for (name, parameter), expected in zip(model.named_parameters(), reference.parameters()):
+        assert parameter.grad is not None and torch.allclose(parameter.grad, expected.grad, atol=1e-6), name
+
+
 @pytest.mark.parametrize("model_class", [MultiTaskModel, AllenNlpMultiTaskModel])
 def test_human_readable_output_is_matched_on_the_exact_head_prefix(vocab, model_class):
     encoder = BagOfEmbeddingsEncoder(DIM, averaged=True)

@@ -115,6 +115,7 @@ def test_split_gives_only_the_heads_asked_for_and_keeps_their_order():
     parts = head_rows.split(torch.tensor([10, 11, 12]), ["c", "b"])
     assert list(parts) == ["c", "b"]
     assert parts["b"].tolist() == [11]
+    assert HeadRows({"none": [], "a": [0, 2]}, 3).split(torch.tensor([10, 11, 12]), ["none", "a"])["none"].numel() == 0
 
 
 def test_gradients_reach_every_head_s_rows_through_the_shared_gather():

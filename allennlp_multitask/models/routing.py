@@ -188,6 +188,8 @@ class HeadRows:
     def __init__(self, rows_of_heads: Mapping[str, List[int]], batch_size: int) -> None:
         self.batch_size = batch_size
         self._rows = dict(rows_of_heads)
+        # Whether some head receives only some of the rows.
+        self.cuts_rows = any(len(rows) != batch_size for rows in self._rows.values())
         # How to cut values for each set of heads asked for, with its index tensor: made once per set.
         self._cuts: Dict[Tuple[str, ...], _Cut] = {}
 
@@ -195,11 +197,6 @@ class HeadRows:
     def heads(self) -> List[str]:
         """The heads that receive rows, in order."""
         return list(self._rows)
-
-    @property
-    def cuts_rows(self) -> bool:
-        """Whether some head receives only some of the rows."""
-        return any(len(rows) != self.batch_size for rows in self._rows.values())
 
     def rows(self, head: str) -> List[int]:
         """The rows `head` receives."""

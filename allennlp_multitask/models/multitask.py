@@ -215,34 +215,32 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         # Every head's arguments are checked before any head runs (and updates its metrics).
         keys = tuple(available)
         head_plans = {head: self._routers[head].plan(keys) for head in head_rows.heads}
+        arguments = head_arguments(head_rows, head_plans, available)
         # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
         snapshot = StateSnapshot(
-            [metric for head in head_plans for metric in self._head_metrics[head]],
+            [metric for head in arguments for metric in self._head_metrics[head]],
             self._loss_weighting.running_state(),
         )
         try:
-            return self._run_heads(head_rows, head_plans, available, backbone_outputs, distributed)
+            return self._run_heads(arguments, backbone_outputs, distributed)
         except BaseException:
             snapshot.restore()
             raise
 
     def _run_heads(
         self,
-        head_rows: HeadRows,
-        head_plans: Mapping[str, List[Tuple[str, str]]],
-        available: Mapping[str, Any],
+        arguments: Dict[str, Dict[str, Any]],
         backbone_outputs: Mapping[str, Any],
         distributed: bool,
     ) -> Dict[str, Any]:
         """
-        Runs each planned head on its rows of the `available` inputs it takes, and combines the losses.
-        Each input is cut once for all the heads that take it; a head's arguments are let go as it runs.
+        Runs each head on its `arguments` (by head; each head's are let go as it runs), and combines
+        the losses.
         """
-        arguments = head_arguments(head_rows, head_plans, available)
         outputs: Dict[str, Any] = dict(backbone_outputs)
         head_losses: Dict[str, torch.Tensor] = {}
         heads = self._heads
-        for head in head_plans:
+        for head in list(arguments):
             head_outputs = heads[head](**arguments.pop(head))
             output_names = self._output_names[head]
             for key, value in head_outputs.items():

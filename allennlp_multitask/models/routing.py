@@ -198,10 +198,6 @@ class HeadRows:
         """The heads that receive rows, in order."""
         return list(self._rows)
 
-    def rows(self, head: str) -> List[int]:
-        """The rows `head` receives."""
-        return self._rows[head]
-
     def split(self, value: Any, heads: Sequence[str]) -> Dict[str, Any]:
         """
         `value` cut down to each of `heads`' rows (heads of this batch), by head. `value` itself is never

@@ -75,3 +75,7 @@ def test_masked_elements_are_left_out():
         far_off = torch.where(mask, predictions, torch.full_like(predictions, 1e6))
         assert read_in_one_process(metric_class(), [[(far_off, gold, mask)]]) == masked, metric_class.__name__
         assert read_in_one_process(metric_class(), [[(predictions[mask], gold[mask])]]) == pytest.approx(masked)
+        # A batch with every element masked changes nothing (AllenNLP's covariance turns NaN).
+        nothing = torch.zeros_like(mask)
+        with_empty = read_in_one_process(metric_class(), [[(predictions, gold, mask), (predictions, gold, nothing)]])
+        assert with_empty == masked, metric_class.__name__

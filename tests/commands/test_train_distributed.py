@@ -5,13 +5,17 @@ CPU workers (gloo) and wraps the model in its default DDP accelerator (no `find_
 
 import json
 from collections import Counter
+from pathlib import Path
 
-from allennlp.commands.train import train_model_from_file
+import pytest
+from allennlp.commands.train import train_model, train_model_from_file
 from allennlp.common import Params
 from allennlp.data import DataLoader, DatasetReader, Instance, Vocabulary
 
+from tests.commands.scored_text_reader import ScoredTextJsonReader
 from tests.commands.test_predict_evaluate import DATA, allennlp
 from tests.conftest import EXAMPLE_CONFIG
+from tests.models.conll_example import conll_params
 from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 
 VALIDATION_FILES = {"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"}
@@ -39,6 +43,57 @@ def test_two_cpu_workers_train_an_archive_whose_evaluation_repeats_their_validat
     for head in ["sentiment", "topic"]:
         assert evaluation[f"{head}_accuracy"] == trained[f"best_validation_{head}_accuracy"], head
     # Losses differ: each is a mean of batch losses, and the workers batch their halves differently.
+
+
+def write_scored_sentences(source: str, count: int, target: Path) -> str:
+    """The first `count` sentences of a topic file of the example, scored by their number of words."""
+    lines = Path(DATA, source).read_text().splitlines()[:count]
+    sentences = [json.loads(line)["sentence"] for line in lines]
+    target.write_text("".join(json.dumps({"sentence": s, "score": len(s.split()) / 10}) + "\n" for s in sentences))
+    return str(target)
+
+
+def test_two_cpu_workers_train_taggers_and_a_regression_head_whose_validation_metrics_equal_evaluate(
+    in_repo_root, tmp_path, monkeypatch
+):
+    # The CoNLL example (a POS tagger, a NER tagger with span F1, a topic classifier), plus a regression task.
+    score_files = {
+        "train": write_scored_sentences("news_topic_train.jsonl", 12, tmp_path / "score_train.jsonl"),
+        "validation": write_scored_sentences("news_topic_validation.jsonl", 8, tmp_path / "score_validation.jsonl"),
+    }
+    regression_head = {"type": "regression", "seq2vec_encoder": {"type": "boe", "embedding_dim": 64}}
+    params = conll_params(
+        {
+            "dataset_reader.readers.score": {"type": "scored_text_json"},
+            "train_data_path.score": score_files["train"],
+            "validation_data_path.score": score_files["validation"],
+            "model.heads.score": regression_head,
+            "model.arg_name_mapping.score": {"score": "label"},
+            "distributed": {"cuda_devices": [-1, -1]},
+            "trainer.num_epochs": 3,
+        }
+    )
+    validation_files = {**params["validation_data_path"].as_dict(), "score": score_files["validation"]}
+    run = tmp_path / "run"
+    train_model(params, str(run), include_package=["allennlp_multitask", ScoredTextJsonReader.__module__])
+    trained = json.loads((run / "metrics.json").read_text())
+
+    evaluation_file = tmp_path / "evaluation.json"
+    allennlp(
+        *["evaluate", str(run / "model.tar.gz"), json.dumps(validation_files), "--output-file", str(evaluation_file)],
+        monkeypatch=monkeypatch,
+    )
+    evaluation = json.loads(evaluation_file.read_text())
+    del evaluation["loss"]  # a mean of batch losses, which the workers batch differently
+    assert {"ner_f1-measure-overall", "pos_accuracy", "topic_accuracy", "score_pearson", "score_spearman"} <= set(
+        evaluation
+    )
+    assert evaluation["ner_f1-measure-overall"] > 0 and evaluation["score_pearson"] != 0
+    for key, value in evaluation.items():
+        if key.startswith("score_"):  # Predictions may differ in their last bits with the batches' padding.
+            assert trained[f"best_validation_{key}"] == pytest.approx(value, rel=1e-6), key
+        else:  # Ratios of counts.
+            assert trained[f"best_validation_{key}"] == value, key
 
 
 def text_of(instance: Instance) -> str:

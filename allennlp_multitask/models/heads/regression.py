@@ -4,7 +4,8 @@ import torch
 from allennlp.data import Vocabulary
 from allennlp.models.heads import Head
 from allennlp.modules import FeedForward, Seq2VecEncoder
-from allennlp.training.metrics import PearsonCorrelation, SpearmanCorrelation
+
+from allennlp_multitask.training.metrics import PearsonCorrelation, SpearmanCorrelation
 
 
 @Head.register("regression")
@@ -20,8 +21,8 @@ class RegressionHead(Head):
     a mean-squared-error `loss`. `make_output_human_readable` turns `prediction` into Python floats.
 
     Metrics: `pearson` and `spearman`, the correlations between predictions and gold values over the
-    epoch (AllenNLP's `PearsonCorrelation`, which does not support distributed training, and
-    `SpearmanCorrelation`).
+    epoch (AllenNLP's `PearsonCorrelation` and `SpearmanCorrelation`, as this package's subclasses, which
+    also aggregate across distributed workers).
 
     Registered as a `Head` with name "regression".
 

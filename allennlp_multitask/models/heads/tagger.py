@@ -7,7 +7,9 @@ from allennlp.models.heads import Head
 from allennlp.modules import ConditionalRandomField, FeedForward
 from allennlp.modules.conditional_random_field import allowed_transitions
 from allennlp.nn import util
-from allennlp.training.metrics import CategoricalAccuracy, SpanBasedF1Measure
+from allennlp.training.metrics import CategoricalAccuracy
+
+from allennlp_multitask.training.metrics import SpanBasedF1Measure
 
 LABEL_ENCODINGS = ("BIO", "IOB1", "BIOUL", "BMES")
 
@@ -28,7 +30,8 @@ class TaggerHead(Head):
     instance's tokens, trimmed to its mask.
 
     Metrics: `accuracy` (per token), and with a `label_encoding` the span-level `precision-overall`,
-    `recall-overall` and `f1-measure-overall` of AllenNLP's `SpanBasedF1Measure`.
+    `recall-overall` and `f1-measure-overall` of AllenNLP's `SpanBasedF1Measure` (this package's
+    subclass, which also aggregates across distributed workers).
 
     Registered as a `Head` with name "tagger".
 

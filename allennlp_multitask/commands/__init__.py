@@ -1,0 +1,3 @@
+from allennlp_multitask.commands.train import TrainModel
+
+__all__ = ["TrainModel"]

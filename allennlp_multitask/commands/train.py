@@ -1,0 +1,63 @@
+from typing import Optional
+
+from allennlp.commands.train import TrainModel as AllenNlpTrainModel
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import is_distributed
+from allennlp.data import DataLoader
+from allennlp.models import Model
+from allennlp.training import Trainer
+
+
+@AllenNlpTrainModel.register("default", constructor="from_partial_objects", exist_ok=True)
+class TrainModel(AllenNlpTrainModel):
+    """
+    AllenNLP's `TrainModel`, what `allennlp train` builds from a whole configuration, which refuses
+    `evaluate_on_test` under distributed training when it is built, before training starts.
+
+    AllenNLP evaluates the test data after distributed training on the primary worker alone: its data
+    loader reads only that worker's share of the test data, and metrics that sum their counts across
+    workers (accuracy, F1) wait for workers that have finished, so the run fails (gloo) or hangs (NCCL)
+    once training is over, and a model whose metrics do not communicate gets a wrong result. Under
+    distributed training, evaluate the archive with `allennlp evaluate` instead.
+
+    Registered as the default `TrainModel`, replacing AllenNLP's registration; built, like AllenNLP's,
+    by `from_partial_objects`, whose parameters are the configuration's top-level keys.
+
+    # Parameters
+
+    serialization_dir : `str`
+    model : `Model`
+    trainer : `Trainer`
+    evaluation_data_loader : `DataLoader`, optional (default = `None`)
+        The loader of `test_data_path`.
+    evaluate_on_test : `bool`, optional (default = `False`)
+        Evaluates the best model on the test data after training; not under distributed training.
+    batch_weight_key : `str`, optional (default = `""`)
+    """
+
+    def __init__(
+        self,
+        serialization_dir: str,
+        model: Model,
+        trainer: Trainer,
+        evaluation_data_loader: Optional[DataLoader] = None,
+        evaluate_on_test: bool = False,
+        batch_weight_key: str = "",
+    ) -> None:
+        if evaluate_on_test and evaluation_data_loader is not None and is_distributed():
+            raise ConfigurationError(
+                "'evaluate_on_test' does not work under distributed training: AllenNLP would evaluate the test "
+                "data on the primary worker alone, which reads only its share of the data while the metrics "
+                "wait for the other workers. Remove 'evaluate_on_test' and, once training is done, run "
+                f"`allennlp evaluate {serialization_dir}/model.tar.gz TEST_DATA --include-package "
+                "allennlp_multitask`, with your test_data_path as TEST_DATA (for a multitask reader, a JSON "
+                "object of task names to files)."
+            )
+        super().__init__(
+            serialization_dir=serialization_dir,
+            model=model,
+            trainer=trainer,
+            evaluation_data_loader=evaluation_data_loader,
+            evaluate_on_test=evaluate_on_test,
+            batch_weight_key=batch_weight_key,
+        )

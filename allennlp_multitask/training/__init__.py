@@ -1,0 +1,3 @@
+from allennlp_multitask.training import metrics
+
+__all__ = ["metrics"]

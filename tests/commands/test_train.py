@@ -1,0 +1,35 @@
+"""Our `TrainModel`, which `allennlp train` builds from the whole configuration in each training worker."""
+import json
+from pathlib import Path
+
+import pytest
+from allennlp.commands.train import TrainModel as AllenNlpTrainModel
+from allennlp.common import Params
+from torch.multiprocessing import ProcessRaisedException
+
+from allennlp_multitask.commands import TrainModel
+from tests.commands.test_train_distributed import VALIDATION_FILES
+from tests.conftest import EXAMPLE_CONFIG
+from tests.models.test_multitask_distributed import on_two_workers
+
+
+def built_as_a_worker_does(rank: int, overrides: dict, serialization_dir: Path) -> bool:
+    """Whether `allennlp train`'s worker `rank` builds our `TrainModel` from the example's configuration."""
+    params = Params.from_file(str(EXAMPLE_CONFIG), json.dumps(overrides))
+    built = AllenNlpTrainModel.from_params(params, serialization_dir=str(serialization_dir), local_rank=rank)
+    return isinstance(built, TrainModel)
+
+
+def test_evaluate_on_test_fails_under_distributed_training_before_training_naming_the_command_to_run(
+    in_repo_root, tmp_path
+):
+    # AllenNLP's own `TrainModel` trains, then fails (gloo) or hangs (NCCL) as the primary worker alone
+    # evaluates its share of the test data.
+    test_data = {"test_data_path": VALIDATION_FILES}
+    assert on_two_workers(built_as_a_worker_does, test_data, tmp_path, out_dir=tmp_path) == [True, True]
+    with_evaluation = {**test_data, "evaluate_on_test": True}
+    message = r"'evaluate_on_test' does not work under distributed training(.|\n)*run `allennlp evaluate "
+    with pytest.raises(ProcessRaisedException, match=message):
+        on_two_workers(built_as_a_worker_does, with_evaluation, tmp_path, out_dir=tmp_path)
+    # In a single process it is accepted.
+    assert built_as_a_worker_does(0, with_evaluation, tmp_path)

@@ -9,16 +9,7 @@ from allennlp.data.fields import Field, LabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 from allennlp.data.tokenizers import WhitespaceTokenizer
 
-
-def parse_json_object(line: str, where: str) -> Dict[str, Any]:
-    """`line` parsed as a JSON object; `ValueError` naming `where` (e.g. `file:line`) if it is not one."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{where} is not JSON ({error.msg}, column {error.colno}): {line.strip()[:200]!r}") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{where} holds a JSON {type(record).__name__}, not an object: {line.strip()[:200]!r}")
-    return record
+from allennlp_multitask.data.json_lines import parse_json_object
 
 
 @DatasetReader.register("labeled_text_json")
@@ -118,7 +109,7 @@ class LabeledTextJsonReader(DatasetReader):
         and a label that is not a string, an integer or a boolean.
         """
         if not isinstance(text, str):
-            raise ValueError(f"the text ('{self._text_key}') must be a string, got {type(text).__name__} {text!r}.")
+            raise ValueError(f"the text must be a string, got {type(text).__name__} {text!r}.")
         fields: Dict[str, Field] = {self._text_key: TextField(self._tokenizer.tokenize(text))}
         if label is not None:
             fields[self._label_key] = LabelField(self._label_name(label), label_namespace=self._label_namespace)

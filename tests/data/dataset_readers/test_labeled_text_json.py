@@ -93,7 +93,7 @@ def sentiment_reader() -> LabeledTextJsonReader:
         ),
         pytest.param(
             ['{"sentence": ["good", "film"], "sentiment": "pos"}'],
-            r"data.jsonl:1: the text \('sentence'\) must be a string, got list",
+            r"data.jsonl:1: the text must be a string, got list \['good', 'film'\]",
             id="text not a string",
         ),
     ],

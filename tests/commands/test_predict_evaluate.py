@@ -1,6 +1,7 @@
 """`allennlp predict` and `allennlp evaluate`, run in-process on archives trained in the test session."""
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -78,6 +79,19 @@ def test_evaluate_on_a_file_per_task(example_archive, in_repo_root, tmp_path, mo
     for batch in batches:
         for task in set(batch["task"]):
             assert len(batch[f"{task}_label"]) == batch["task"].count(task)
+
+
+def test_quick_start_prints_the_metrics_of_the_model_it_archived(quick_start_run, in_repo_root, tmp_path, monkeypatch):
+    run_dir, finished = quick_start_run
+    printed = re.findall(r'validation_(\w+)_accuracy": ([\d.]+)', finished.stdout)
+    files = json.dumps({"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"})
+    metrics_file = tmp_path / "metrics.json"
+    archive = str(run_dir / "model.tar.gz")
+    allennlp("evaluate", archive, files, "--output-file", str(metrics_file), monkeypatch=monkeypatch)
+    archived = json.loads(metrics_file.read_text())
+    assert {head: float(value) for head, value in printed} == {
+        head: archived[f"{head}_accuracy"] for head in ["sentiment", "topic"]
+    }
 
 
 ALLENNLP_CLASS_INPUTS = [

@@ -13,6 +13,7 @@ from allennlp.models.model import Model
 from allennlp.modules import Backbone
 from allennlp.nn import InitializerApplicator, util
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.models.configuration import (
     build_task_heads,
     check_component_keys,
@@ -58,7 +59,7 @@ def _batchable_groups(instances: List[Instance]) -> List[List[int]]:
     return list(groups.values())
 
 
-@Model.register("multitask", exist_ok=True)
+@replace_registration(Model, "multitask")
 class MultiTaskModel(AllenNlpMultiTaskModel):
     """
     A `Backbone` that encodes the inputs once, and named `Heads` that each predict from the encoding of

@@ -11,6 +11,7 @@ from allennlp.data.tokenizers import Token
 from allennlp.models.heads import ClassifierHead, Head
 from allennlp.predictors import Predictor
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.json_lines import parse_json_object
 from allennlp_multitask.models.multitask import MultiTaskModel
 
@@ -94,7 +95,7 @@ def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
     return json_to_instance
 
 
-@Predictor.register("multitask", exist_ok=True)
+@replace_registration(Predictor, "multitask")
 class MultiTaskPredictor(Predictor):
     """
     Predicts with a `MultiTaskModel` from JSON or instances of any mix of tasks, and returns one output

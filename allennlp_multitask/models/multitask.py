@@ -352,9 +352,9 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         """
         Returns one output per instance, in input order: the backbone's outputs (unless
         `include_backbone_outputs` is false), and the `{head}_` outputs of each active head that served
-        the instance. Instances with the same field names and
-        types run as one batch (the backbone once, each head on its own rows), whatever their tasks;
-        instances of other fields, which AllenNLP cannot batch with them, run as a batch of their own.
+        the instance. Instances with the same field names and types run as one batch (the backbone
+        once, each head on its own rows), whatever their tasks; instances of other fields, which
+        AllenNLP cannot batch with them, run as a batch of their own.
         """
         outputs: List[Dict[str, numpy.ndarray]] = [{} for _ in instances]
         for positions in _batchable_groups(instances):

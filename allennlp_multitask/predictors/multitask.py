@@ -1,6 +1,6 @@
 import inspect
 import json
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict, sanitize
@@ -24,8 +24,9 @@ JsonToInstance = Callable[[JsonDict], Instance]
 INPUT_ERRORS = (AttributeError, ConfigurationError, KeyError, TypeError, ValueError)
 
 
-def _shown(json_dict: JsonDict) -> str:
-    return json.dumps(json_dict)[:200]
+def _shown(value: Any) -> str:
+    """A JSON value as it was given, cut short."""
+    return json.dumps(value)[:200]
 
 
 def _predictor_of_head(head: Head) -> Optional[str]:
@@ -79,7 +80,7 @@ def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
             if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
                 raise ValueError(
                     f"JSON for task '{task}' needs a list of strings (tokens) under '{name}', "
-                    f"got {json.dumps(value)[:200]}."
+                    f"got {_shown(value)}."
                 )
         keywords = {
             name: [Token(text) for text in value] if name in token_lists else value for name, value in json_dict.items()

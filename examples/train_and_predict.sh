@@ -10,8 +10,9 @@ run_dir="${1:-runs/sentiment_and_topic}"
 allennlp train examples/sentiment_and_topic.jsonnet -s "$run_dir" -f --include-package allennlp_multitask
 allennlp predict "$run_dir/model.tar.gz" examples/data/predict_inputs.jsonl \
   --include-package allennlp_multitask --output-file "$run_dir/predictions.jsonl" --silent
-echo "Per-head validation metrics ($run_dir/metrics.json):"
-grep -E '"validation_.*_accuracy"' "$run_dir/metrics.json"
+# model.tar.gz holds the best epoch's weights (by the config's validation_metric), not the last epoch's.
+echo "Validation metrics of the archived model, $run_dir/model.tar.gz ($run_dir/metrics.json):"
+grep -E '"best_epoch"|"best_validation_.*_accuracy"' "$run_dir/metrics.json"
 echo "Predicted labels (full outputs in $run_dir/predictions.jsonl):"
 python - "$run_dir/predictions.jsonl" <<'PYTHON'
 import json

@@ -9,7 +9,11 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 # workers from fighting over them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import contextlib
+import subprocess
+import sys
 from pathlib import Path
+from typing import Tuple
 
 import pytest
 
@@ -27,18 +31,41 @@ def in_repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def example_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled two-task example, trained once with AllenNLP's own training code."""
+def quick_start_run(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, subprocess.CompletedProcess]:
+    """
+    The README's quick start, run once: examples/train_and_predict.sh trains the bundled two-task example
+    with `allennlp train` and predicts with `allennlp predict`. Returns its run directory, and the finished
+    process with its output (the commands' logs are in its `stderr`).
+    """
+    run_dir = tmp_path_factory.mktemp("quick_start") / "run"
+    # The environment's `allennlp` and `python`, whichever way the tests were started.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    finished = subprocess.run(
+        ["bash", "examples/train_and_predict.sh", str(run_dir)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return run_dir, finished
+
+
+@pytest.fixture(scope="session")
+def example_archive(quick_start_run: Tuple[Path, subprocess.CompletedProcess]) -> Path:
+    """The bundled two-task example, as trained by the quick start."""
+    return quick_start_run[0] / "model.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def conll_example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The serialization directory of the bundled CoNLL example, trained once with AllenNLP's own training code."""
     from allennlp.commands.train import train_model_from_file
 
-    serialization_dir = tmp_path_factory.mktemp("example_run")
-    cwd = os.getcwd()
-    os.chdir(REPO_ROOT)
-    try:
-        train_model_from_file(str(EXAMPLE_CONFIG), str(serialization_dir), force=True)
-    finally:
-        os.chdir(cwd)
-    return serialization_dir / "model.tar.gz"
+    serialization_dir = tmp_path_factory.mktemp("conll_pos_ner")
+    with contextlib.chdir(REPO_ROOT):
+        train_model_from_file(str(REPO_ROOT / "examples" / "conll_pos_ner.jsonnet"), str(serialization_dir))
+    return serialization_dir
 
 
 @pytest.fixture(scope="session")

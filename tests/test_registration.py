@@ -1,5 +1,5 @@
 """Importing the package registers every component under the names configs use, AllenNLP's replaced."""
-from allennlp.data import DatasetReader
+from allennlp.data import DataLoader, DatasetReader
 from allennlp.data.data_loaders.multitask_epoch_sampler import MultiTaskEpochSampler
 from allennlp.models import Model
 from allennlp.models.heads import Head
@@ -7,7 +7,7 @@ from allennlp.modules import Backbone
 from allennlp.predictors import Predictor
 from allennlp.training.metrics import Metric
 
-from allennlp_multitask.data import LabeledTextJsonReader, TemperatureSampler
+from allennlp_multitask.data import ConllTagsReader, LabeledTextJsonReader, MultiTaskDataLoader, TemperatureSampler
 from allennlp_multitask.models import (
     DynamicWeightAverage,
     LossWeighting,
@@ -33,6 +33,8 @@ def test_components_are_registered_under_their_config_names():
     assert Head.by_name("tagger") is TaggerHead
     assert Head.by_name("regression") is RegressionHead
     assert DatasetReader.by_name("labeled_text_json") is LabeledTextJsonReader
+    assert DatasetReader.by_name("conll_tags") is ConllTagsReader
+    assert DataLoader.by_name("multitask") is MultiTaskDataLoader
     assert MultiTaskEpochSampler.by_name("temperature") is TemperatureSampler
     assert LossWeighting.by_name("static") is StaticLossWeighting
     assert LossWeighting.by_name("uncertainty") is UncertaintyLossWeighting
@@ -41,3 +43,16 @@ def test_components_are_registered_under_their_config_names():
     assert Metric.by_name("covariance") is Covariance
     assert Metric.by_name("pearson_correlation") is PearsonCorrelation
     assert Metric.by_name("spearman_correlation") is SpearmanCorrelation
+
+
+def test_commands_log_which_class_replaces_allennlps(quick_start_run):
+    # AllenNLP's own message said "... so overwriting with Model", naming neither class that matters.
+    logs = quick_start_run[1].stderr
+    assert "overwriting with" not in logs
+    # Our classes sit where AllenNLP's do, in our package.
+    for kind, path in [
+        ("Model", "models.multitask.MultiTaskModel"),
+        ("Predictor", "predictors.multitask.MultiTaskPredictor"),
+        ("DataLoader", "data.data_loaders.multitask_data_loader.MultiTaskDataLoader"),
+    ]:
+        assert f"{kind} 'multitask' is allennlp_multitask.{path}, replacing allennlp.{path}" in logs

@@ -7,8 +7,10 @@ from allennlp.data import DataLoader
 from allennlp.models import Model
 from allennlp.training import Trainer
 
+from allennlp_multitask.common.registration import replace_registration
 
-@AllenNlpTrainModel.register("default", constructor="from_partial_objects", exist_ok=True)
+
+@replace_registration(AllenNlpTrainModel, "default", constructor="from_partial_objects")
 class TrainModel(AllenNlpTrainModel):
     """
     AllenNLP's `TrainModel`, what `allennlp train` builds from a whole configuration, which refuses

@@ -13,6 +13,7 @@ from allennlp.models.model import Model
 from allennlp.modules import Backbone
 from allennlp.nn import InitializerApplicator, util
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.models.configuration import (
     build_task_heads,
     check_component_keys,
@@ -58,7 +59,7 @@ def _batchable_groups(instances: List[Instance]) -> List[List[int]]:
     return list(groups.values())
 
 
-@Model.register("multitask", exist_ok=True)
+@replace_registration(Model, "multitask")
 class MultiTaskModel(AllenNlpMultiTaskModel):
     """
     A `Backbone` that encodes the inputs once, and named `Heads` that each predict from the encoding of
@@ -102,6 +103,10 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         The heads that run; others are skipped (see `set_active_heads`).
     loss_weighting : `Lazy[LossWeighting]`, optional (default = `static, from loss_weights`)
         How head losses combine: `static`, `uncertainty` or `dwa`. Not together with `loss_weights`.
+    include_backbone_outputs : `bool`, optional (default = `True`)
+        Whether the outputs (and so predictions) hold the backbone's outputs (e.g. `encoded_text` and
+        `encoded_text_mask`) besides the heads' outputs and the loss, as AllenNLP's model's do. They are
+        large; `false` leaves them out (`allennlp predict ... -o '{"model.include_backbone_outputs": false}'`).
     """
 
     default_predictor = "multitask"
@@ -119,6 +124,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         task_heads: Optional[Dict[str, List[str]]] = None,
         active_heads: Optional[List[str]] = None,
         loss_weighting: Optional[Lazy[LossWeighting]] = None,
+        include_backbone_outputs: bool = True,
         **kwargs: Any,
     ) -> None:
         check_model_keys(kwargs, MultiTaskModel.__init__, Model.__init__)
@@ -126,6 +132,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         if not heads:
             raise ConfigurationError("MultiTaskModel needs at least one head.")
         self._backbone = backbone
+        self._include_backbone_outputs = include_backbone_outputs
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
         self._head_metrics = {name: find_metrics(head) for name, head in heads.items()}
@@ -222,10 +229,13 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             self._loss_weighting.running_state(),
         )
         try:
-            return self._run_heads(arguments, backbone_outputs, distributed)
+            outputs = self._run_heads(arguments, backbone_outputs, distributed)
         except BaseException:
             snapshot.restore()
             raise
+        if "loss" not in outputs and self.training and torch.is_grad_enabled():
+            raise self._no_loss_to_train_on(tasks, head_plans)
+        return outputs
 
     def _run_heads(
         self,
@@ -237,7 +247,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         Runs each head on its `arguments` (by head; each head's are let go as it runs), and combines
         the losses.
         """
-        outputs: Dict[str, Any] = dict(backbone_outputs)
+        outputs: Dict[str, Any] = dict(backbone_outputs) if self._include_backbone_outputs else {}
         head_losses: Dict[str, torch.Tensor] = {}
         heads = self._heads
         for head in list(arguments):
@@ -271,6 +281,16 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                     f"Backbone output '{key}' has shape {tuple(value.shape)}, but outputs must be "
                     f"batch-first (first dimension {batch_size}) so that heads can get their rows."
                 )
+
+    @staticmethod
+    def _no_loss_to_train_on(tasks: List[str], head_plans: Mapping[str, List[Tuple[str, str]]]) -> ValueError:
+        # AllenNLP's trainer would only say that the outputs have no "loss" key.
+        arguments = {head: sorted(name for _, name in plan) for head, plan in head_plans.items()}
+        return ValueError(
+            f"No head computed a loss on a training batch of task(s) {sorted(set(tasks))}; the heads got "
+            f"only these arguments (after arg_name_mapping): {arguments}. Training instances need their "
+            "labels: check each task's dataset reader (e.g. labeled_text_json's label_key) and arg_name_mapping."
+        )
 
     @staticmethod
     def _not_a_scalar_loss(head: str, loss: Any) -> ValueError:
@@ -316,7 +336,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         return max(owners, key=len) if owners else None
 
     def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
-        output_dict = self._backbone.make_output_human_readable(output_dict)
+        if self._include_backbone_outputs:
+            output_dict = self._backbone.make_output_human_readable(output_dict)
         head_outputs: Dict[str, Dict[str, Any]] = {}
         for key, value in output_dict.items():
             head = self._head_of_output(key)
@@ -329,10 +350,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
 
     def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, numpy.ndarray]]:
         """
-        Returns one output per instance, in input order: the backbone's outputs, and the `{head}_`
-        outputs of each active head that served the instance. Instances with the same field names and
-        types run as one batch (the backbone once, each head on its own rows), whatever their tasks;
-        instances of other fields, which AllenNLP cannot batch with them, run as a batch of their own.
+        Returns one output per instance, in input order: the backbone's outputs (unless
+        `include_backbone_outputs` is false), and the `{head}_` outputs of each active head that served
+        the instance. Instances with the same field names and types run as one batch (the backbone
+        once, each head on its own rows), whatever their tasks; instances of other fields, which
+        AllenNLP cannot batch with them, run as a batch of their own.
         """
         outputs: List[Dict[str, numpy.ndarray]] = [{} for _ in instances]
         for positions in _batchable_groups(instances):

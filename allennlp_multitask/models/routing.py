@@ -95,10 +95,11 @@ class ArgumentRouter:
             if self.allowed is not None and name not in self.allowed:
                 continue
             if name in sources:
+                # "duplicate argument {name}" is AllenNLP's wording, which code may match.
                 raise ValueError(
-                    f"Component '{self.component}' got two inputs for its argument '{name}': "
-                    f"'{sources[name]}' and '{key}' (after arg_name_mapping). Each batch may carry "
-                    "only one input that maps onto a name."
+                    f"Component '{self.component}' got duplicate argument {name}: two inputs, "
+                    f"'{sources[name]}' and '{key}', map onto it (after arg_name_mapping). Each batch may "
+                    "carry only one input that maps onto a name."
                 )
             sources[name] = key
         missing = self.required - sources.keys()

@@ -1,5 +1,6 @@
 import inspect
-from typing import Callable, Dict, List, Optional
+import json
+from typing import Any, Callable, Dict, List, Optional
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict, sanitize
@@ -10,11 +11,22 @@ from allennlp.data.tokenizers import Token
 from allennlp.models.heads import ClassifierHead, Head
 from allennlp.predictors import Predictor
 
+from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.data.json_lines import parse_json_object
 from allennlp_multitask.models.multitask import MultiTaskModel
 
 TASK = "task"
 
 JsonToInstance = Callable[[JsonDict], Instance]
+
+# What readers and predictors raise for inputs they cannot take (a number where text belongs, tags of
+# the wrong length, ...); a JSON input that causes one is named in the error.
+INPUT_ERRORS = (AttributeError, ConfigurationError, KeyError, TypeError, ValueError)
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as it was given, cut short."""
+    return json.dumps(value)[:200]
 
 
 def _predictor_of_head(head: Head) -> Optional[str]:
@@ -35,6 +47,11 @@ def _through_predictor(task: str, name: str, predictor: Predictor) -> JsonToInst
                 f"JSON for task '{task}' lacks the key {error}, which predictor '{name}' (that of the "
                 f"task's heads) needs; got keys {sorted(json_dict)}."
             ) from error
+        except INPUT_ERRORS as error:
+            raise ValueError(
+                f"JSON for task '{task}' makes no instance through predictor '{name}' (that of the task's "
+                f"heads): {error} (input: {_shown(json_dict)})."
+            ) from error
 
     return json_to_instance
 
@@ -42,7 +59,8 @@ def _through_predictor(task: str, name: str, predictor: Predictor) -> JsonToInst
 def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
     """
     Turns JSON into an instance by calling `reader.text_to_instance` with the JSON's keys as keywords.
-    JSON holds no `Token`s: a list of strings given for a `List[Token]` parameter becomes one of tokens.
+    JSON holds no `Token`s: a list of strings given for a `List[Token]` parameter becomes one of tokens
+    (anything else there is refused).
     """
     signature = inspect.signature(reader.text_to_instance)
     token_lists = {
@@ -57,17 +75,28 @@ def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
                 f"JSON for task '{task}', whose heads name no common predictor, must hold keyword arguments "
                 f"of {type(reader).__name__}.text_to_instance{signature}; got keys {sorted(json_dict)} ({error})."
             ) from error
-        return reader.text_to_instance(
-            **{
-                name: [Token(text) for text in value] if name in token_lists and isinstance(value, list) else value
-                for name, value in json_dict.items()
-            }
-        )
+        for name in token_lists & json_dict.keys():
+            value = json_dict[name]
+            if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+                raise ValueError(
+                    f"JSON for task '{task}' needs a list of strings (tokens) under '{name}', "
+                    f"got {_shown(value)}."
+                )
+        keywords = {
+            name: [Token(text) for text in value] if name in token_lists else value for name, value in json_dict.items()
+        }
+        try:
+            return reader.text_to_instance(**keywords)
+        except INPUT_ERRORS as error:
+            raise ValueError(
+                f"JSON for task '{task}' makes no instance through {type(reader).__name__}.text_to_instance: "
+                f"{error} (input: {_shown(json_dict)})."
+            ) from error
 
     return json_to_instance
 
 
-@Predictor.register("multitask", exist_ok=True)
+@replace_registration(Predictor, "multitask")
 class MultiTaskPredictor(Predictor):
     """
     Predicts with a `MultiTaskModel` from JSON or instances of any mix of tasks, and returns one output
@@ -79,6 +108,8 @@ class MultiTaskPredictor(Predictor):
     expect (the heads that serve it, by the model's `task_heads`): through their default predictor when
     they agree on one (AllenNLP's `classifier` head takes `text_classifier`'s `{"sentence": ...}`), else
     through the task's dataset reader, whose `text_to_instance` gets the remaining keys as keywords.
+    An input line that is not a JSON object, or JSON that makes no instance (a missing key, a number
+    where text belongs), raises `ValueError` showing the input and naming its task.
     Instances (e.g. from `allennlp predict --use-dataset-reader --multitask-head TASK`) need the `task`
     `MetadataField` that `MultiTaskDatasetReader` adds.
 
@@ -131,7 +162,12 @@ class MultiTaskPredictor(Predictor):
             raise ValueError(f"{source} {problem}; known tasks: {self.tasks}.")
         return task
 
+    def load_line(self, line: str) -> JsonDict:
+        return parse_json_object(line, "Input line")
+
     def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        if not isinstance(json_dict, dict):
+            raise ValueError(f"JSON input must be an object, got {type(json_dict).__name__}: {_shown(json_dict)}.")
         task = self._task_of(json_dict.get(TASK), f'JSON input (key "{TASK}")')
         task_json = {key: value for key, value in json_dict.items() if key != TASK}
         instance = self._json_to_instance_of_task[task](task_json)

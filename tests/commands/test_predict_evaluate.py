@@ -1,6 +1,7 @@
 """`allennlp predict` and `allennlp evaluate`, run in-process on archives trained in the test session."""
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -17,6 +18,7 @@ from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.models.archival import archive_model, load_archive
 
 from allennlp_multitask import MultiTaskModel
+from tests.models.conll_example import read_instances
 from tests.predictors.multitask_outputs import EXAMPLE_LABELS, assert_same_head_outputs, head_keys
 
 DATA = "examples/data/"
@@ -44,6 +46,36 @@ def test_predict_mixed_task_json_lines(example_archive, in_repo_root, tmp_path, 
     for task, single, output in zip(tasks, one_by_one, batched):
         assert head_keys(output) == {f"{task}_logits", f"{task}_probs", f"{task}_label"}
         assert_same_head_outputs(output, single)
+
+
+def test_predictions_can_leave_the_backbone_outputs_out(example_archive, in_repo_root, tmp_path, monkeypatch):
+    inputs = DATA + "predict_inputs.jsonl"
+    full = predict(example_archive, inputs, tmp_path / "full.jsonl", monkeypatch=monkeypatch)
+    lean_options = ["-o", json.dumps({"model.include_backbone_outputs": False})]
+    lean = predict(example_archive, inputs, tmp_path / "lean.jsonl", *lean_options, monkeypatch=monkeypatch)
+    # By default, as AllenNLP's model does, predictions hold the backbone's outputs.
+    assert all({"encoded_text", "encoded_text_mask"} <= output.keys() for output in full)
+    for output, lean_output in zip(full, lean, strict=True):
+        assert lean_output.keys() == head_keys(output)
+        assert_same_head_outputs(lean_output, output)
+
+
+def test_the_conll_example_predicts_from_tokens_alone(conll_example_run, in_repo_root, tmp_path, monkeypatch):
+    archive = conll_example_run / "model.tar.gz"
+    sentences = [[token.text for token in instance["tokens"]] for instance in read_instances("conll", "validation")]
+    inputs = tmp_path / "tokens.jsonl"
+    inputs.write_text("".join(json.dumps({"task": "conll", "tokens": tokens}) + "\n" for tokens in sentences))
+    from_tokens = predict(archive, str(inputs), tmp_path / "from_tokens.jsonl", monkeypatch=monkeypatch)
+    reader_options = ["--use-dataset-reader", "--multitask-head", "conll"]
+    from_file = predict(
+        archive, DATA + "conll_validation.txt", tmp_path / "from_file.jsonl", *reader_options, monkeypatch=monkeypatch
+    )
+    assert len(from_tokens) == len(from_file) == len(sentences)
+    for tokens, output, with_gold_tags in zip(sentences, from_tokens, from_file):
+        assert len(output["pos_tags"]) == len(output["ner_tags"]) == len(tokens)
+        assert (output["pos_tags"], output["ner_tags"]) == (with_gold_tags["pos_tags"], with_gold_tags["ner_tags"])
+        # No gold tags, no loss.
+        assert not [key for key in output if key.endswith("loss")]
 
 
 def test_predict_with_the_dataset_reader_of_one_task(example_archive, in_repo_root, tmp_path, monkeypatch):
@@ -78,6 +110,29 @@ def test_evaluate_on_a_file_per_task(example_archive, in_repo_root, tmp_path, mo
     for batch in batches:
         for task in set(batch["task"]):
             assert len(batch[f"{task}_label"]) == batch["task"].count(task)
+
+
+def test_evaluate_takes_allennlps_batch_size_option(example_archive, in_repo_root, tmp_path, monkeypatch):
+    # The example's validation_data_loader batches 16 instances, which would make 4 batches of each task.
+    files = json.dumps({"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"})
+    predictions_file = tmp_path / "predictions.jsonl"
+    options = ["--batch-size", "64", "--predictions-output-file", str(predictions_file)]
+    allennlp("evaluate", str(example_archive), files, *options, monkeypatch=monkeypatch)
+    batches = [json.loads(line)["task"] for line in predictions_file.read_text().splitlines()]
+    assert sorted(batches) == [["sentiment"] * 50, ["topic"] * 50]
+
+
+def test_quick_start_prints_the_metrics_of_the_model_it_archived(quick_start_run, in_repo_root, tmp_path, monkeypatch):
+    run_dir, finished = quick_start_run
+    printed = re.findall(r'validation_(\w+)_accuracy": ([\d.]+)', finished.stdout)
+    files = json.dumps({"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"})
+    metrics_file = tmp_path / "metrics.json"
+    archive = str(run_dir / "model.tar.gz")
+    allennlp("evaluate", archive, files, "--output-file", str(metrics_file), monkeypatch=monkeypatch)
+    archived = json.loads(metrics_file.read_text())
+    assert {head: float(value) for head, value in printed} == {
+        head: archived[f"{head}_accuracy"] for head in ["sentiment", "topic"]
+    }
 
 
 ALLENNLP_CLASS_INPUTS = [

@@ -16,6 +16,7 @@ from allennlp.models import Model
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.models import DynamicWeightAverage
 from tests.models.recording_modules import LENGTH, RecordingBackbone, RecordingHead, make_batch
+from tests.models.small_model import backbone, batch, classifier, small_vocab
 
 HEADS = re.escape("['sentiment', 'topic']")
 COMPONENTS = re.escape("['backbone', 'sentiment', 'topic']")
@@ -145,7 +146,8 @@ FORWARD_MISTAKES = [
         {"arg_name_mapping": {"second": {"gold": "label"}}},
         no_change,
         {**make_batch(BOTH_TASKS), "gold": make_batch(BOTH_TASKS)["label"]},
-        r"'second' got two inputs for its argument 'label': 'label' and 'gold'",
+        # AllenNLP's own test matches "duplicate argument {name}"; code matching it keeps working.
+        r"'second' got duplicate argument label: two inputs, 'label' and 'gold', map onto it",
         id="duplicate mapped argument",
     ),
     pytest.param(
@@ -222,3 +224,24 @@ def test_rollback_follows_the_model_into_copies():
     with pytest.raises(ValueError, match="non-finite loss"):
         model(**make_batch(BOTH_TASKS))
     assert metric_state(model) == before
+
+
+def test_a_training_batch_without_labels_names_its_tasks_and_what_the_heads_got():
+    # E.g. a reader whose label_key matches no key of the data; AllenNLP's trainer would only say that
+    # the outputs have no "loss" key.
+    vocab = small_vocab()
+    model = MultiTaskModel(vocab, backbone(vocab), {"sentiment": classifier(vocab), "topic": classifier(vocab)})
+    unlabelled = without(batch(["sentiment", "sentiment"]), "label")
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "No head computed a loss on a training batch of task(s) ['sentiment']; the heads got only these "
+            "arguments (after arg_name_mapping): {'sentiment': ['encoded_text', 'encoded_text_mask']}."
+        ),
+    ):
+        model(**unlabelled)
+    # Predicting needs no labels.
+    with torch.no_grad():
+        assert "sentiment_probs" in model(**unlabelled)
+    model.eval()
+    assert "sentiment_probs" in model(**unlabelled)

@@ -54,9 +54,12 @@ def test_router_without_allowed_set_passes_everything():
     assert router.select({"a": 1, "c": 2}) == {"b": 1, "c": 2}
 
 
-def test_router_names_both_sources_of_a_duplicate():
+def test_router_names_both_sources_of_a_duplicate_in_allennlps_words_too():
     router = ArgumentRouter("backbone", {"text"}, {"text"}, {"question": "text", "sentence": "text"})
-    with pytest.raises(ValueError, match=r"'backbone'.*'text'.*'question' and 'sentence'"):
+    # AllenNLP's tests/models/multitask_test.py::test_forward_works matches "duplicate argument text".
+    with pytest.raises(ValueError, match="duplicate argument text"):
+        router.select({"question": 1, "sentence": 2})
+    with pytest.raises(ValueError, match=r"'backbone' got duplicate argument text: two inputs, 'question' and 'sent"):
         router.select({"question": 1, "sentence": 2})
 
 

@@ -3,30 +3,25 @@ One instance feeding several heads (`task_heads`), and heads switched off and on
 the bundled CoNLL example: each sentence feeds a `pos` and an `ner` tagger, and a separate `topic`
 task goes to the classifier of its name.
 """
-import contextlib
 import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
-from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
 from allennlp.models import Model
+from allennlp.models.archival import load_archive
 
-from tests.conftest import REPO_ROOT
-from tests.models.conll_example import CONLL_CONFIG, conll_model, read_instances, tensor_batch
+from tests.models.conll_example import conll_model, read_instances, tensor_batch
 
 TAGGERS = {"pos": "pos_tags", "ner": "ner_tags"}  # head -> the field holding its gold tags
 
 
 @pytest.fixture(scope="module")
-def trained_example(tmp_path_factory: pytest.TempPathFactory) -> tuple[Model, Path]:
+def trained_example(conll_example_run: Path) -> tuple[Model, Path]:
     """The example, trained with AllenNLP's own training code, and its serialization directory."""
-    serialization_dir = tmp_path_factory.mktemp("conll_pos_ner")
-    with contextlib.chdir(REPO_ROOT):
-        model = train_model_from_file(str(CONLL_CONFIG), str(serialization_dir))
-    return model, serialization_dir
+    return load_archive(str(conll_example_run / "model.tar.gz")).model, conll_example_run
 
 
 def test_example_trains_both_taggers_from_the_same_sentences(trained_example):

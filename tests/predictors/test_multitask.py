@@ -83,12 +83,38 @@ def test_inactive_heads_give_no_outputs(example_predictor):
             "JSON for task 'topic' lacks the key 'sentence', which predictor 'text_classifier' (that of the "
             "task's heads) needs; got keys ['question'].",
         ),
+        (
+            {"task": "topic", "sentence": 5},
+            "JSON for task 'topic' makes no instance through predictor 'text_classifier' (that of the task's "
+            "heads): the text must be a string, got int 5. (input: {\"sentence\": 5}).",
+        ),
+        ([{"task": "topic", "sentence": "a"}], 'JSON input must be an object, got list: [{"task": "topic"'),
     ],
 )
 def test_bad_json_is_named(example_predictor, json, message):
     with pytest.raises(ValueError) as error:
         example_predictor.predict_json(json)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"task": "topic", "sentence": "a",}\n', "Input line is not JSON (Expecting property name enclosed in double"),
+        ('["topic", "a"]\n', "Input line holds a JSON list, not an object: '[\"topic\", \"a\"]'"),
+    ],
+)
+def test_input_lines_that_are_no_json_objects_are_shown(example_predictor, line, message):
+    with pytest.raises(ValueError) as error:
+        example_predictor.load_line(line)
+    assert message in str(error.value)
+
+
+def test_an_empty_sentence_alone_predicts_as_in_a_batch(example_predictor):
+    # Alone, its batch had no tokens at all, and AllenNLP's LSTM encoder raised IndexError.
+    empty = {"task": "sentiment", "sentence": ""}
+    alone = example_predictor.predict_json(empty)
+    assert_same_head_outputs(alone, example_predictor.predict_batch_json([EXAMPLE_INPUTS[0], empty])[1])
 
 
 def test_instance_without_task_is_named(example_predictor):
@@ -165,3 +191,24 @@ def test_instances_from_the_dataset_reader_keep_their_task(routed_predictor):
     instance.add_field("task", MetadataField("pooled"))
     (output,) = routed_predictor.predict_batch_instance([instance])
     assert head_keys(output) == {"mean_vector"}
+
+
+@pytest.mark.parametrize(
+    "json, message",
+    [
+        (
+            {"task": "tagged", "tokens": "w1 w2"},
+            "JSON for task 'tagged' needs a list of strings (tokens) under 'tokens', got \"w1 w2\".",
+        ),
+        ({"task": "tagged", "tokens": [1, 2]}, "needs a list of strings (tokens) under 'tokens', got [1, 2]."),
+        (
+            {"task": "tagged", "tokens": ["w1"], "ner_tags": ["O", "O"]},
+            "JSON for task 'tagged' makes no instance through Conll2003DatasetReader.text_to_instance: Label "
+            "length and sequence length don't match: 2 and 1 (input: {\"tokens\": [\"w1\"], \"ner_tags\"",
+        ),
+    ],
+)
+def test_json_the_reader_cannot_take_is_named(routed_predictor, json, message):
+    with pytest.raises(ValueError) as error:
+        routed_predictor.predict_json(json)
+    assert message in str(error.value)

@@ -1,3 +1,4 @@
+from allennlp_multitask.data.dataset_readers.conll_tags import ConllTagsReader
 from allennlp_multitask.data.dataset_readers.labeled_text_json import LabeledTextJsonReader
 
-__all__ = ["LabeledTextJsonReader"]
+__all__ = ["ConllTagsReader", "LabeledTextJsonReader"]

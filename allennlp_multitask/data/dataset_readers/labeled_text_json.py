@@ -1,5 +1,6 @@
+import difflib
 import json
-from typing import Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
@@ -7,6 +8,8 @@ from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
 from allennlp.data.fields import Field, LabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 from allennlp.data.tokenizers import WhitespaceTokenizer
+
+from allennlp_multitask.data.json_lines import parse_json_object
 
 
 @DatasetReader.register("labeled_text_json")
@@ -18,6 +21,12 @@ class LabeledTextJsonReader(DatasetReader):
     named `topic`. Each task of a multitask setup can so keep its own field names and label namespace;
     the model's `arg_name_mapping` renames them for the backbone and heads.
 
+    Labels are class names: strings, or integers and booleans, which become the strings `"1"`, `"true"`
+    and `"false"` (so `1` and `"1"` are one class). Floats, lists and objects are refused, as is a text
+    that is not a string. A file is labelled on every line or on none (a file to predict from; a label
+    of `null` counts as none): a file with both, a line that is not a JSON object, or a line without the
+    label but with a key spelled almost like `label_key` raises `ValueError` naming the file and line.
+
     Registered as a `DatasetReader` with name "labeled_text_json".
 
     # Parameters
@@ -25,7 +34,7 @@ class LabeledTextJsonReader(DatasetReader):
     text_key : `str`, optional (default = `"text"`)
         The JSON key, and field name, of the text.
     label_key : `str`, optional (default = `"label"`)
-        The JSON key, and field name, of the label. Lines without it give unlabeled instances.
+        The JSON key, and field name, of the label. Files without it give unlabeled instances.
     label_namespace : `str`, optional (default = `"labels"`)
         The vocabulary namespace of the labels.
     tokenizer : `Tokenizer`, optional (default = `WhitespaceTokenizer()`)
@@ -55,24 +64,66 @@ class LabeledTextJsonReader(DatasetReader):
         self._token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
 
     def _read(self, file_path: str) -> Iterable[Instance]:
+        # The first line seen with a label and the first without one: a file must not have both.
+        first_labelled = first_unlabelled = 0
         with open(cached_path(file_path)) as data_file:
             for line_number, line in self.shard_iterable(enumerate(data_file, start=1)):
                 if not line.strip():
                     continue
-                record = json.loads(line)
+                where = f"{file_path}:{line_number}"
+                record = parse_json_object(line, where)
                 if self._text_key not in record:
+                    raise ValueError(f"{where} has no '{self._text_key}' (text_key); it has {sorted(record)}.")
+                label = record.get(self._label_key)
+                if label is None:
+                    self._check_label_key(record, where)
+                    first_unlabelled = first_unlabelled or line_number
+                else:
+                    first_labelled = first_labelled or line_number
+                if first_labelled and first_unlabelled:
                     raise ValueError(
-                        f"{file_path}:{line_number} has no '{self._text_key}' (text_key); "
-                        f"it has {sorted(record)}."
+                        f"{file_path}:{first_unlabelled} has no '{self._label_key}' (label_key), but "
+                        f"{file_path}:{first_labelled} has one: label every line of a file, or none "
+                        "(a file to predict from)."
                     )
-                yield self.text_to_instance(record[self._text_key], record.get(self._label_key))
+                try:
+                    yield self.text_to_instance(record[self._text_key], label)
+                except ValueError as error:
+                    raise ValueError(f"{where}: {error}") from None
 
-    def text_to_instance(self, text: str, label: Optional[str] = None) -> Instance:  # type: ignore
-        """An instance of `text`, with `label` when given."""
+    def _check_label_key(self, record: Dict[str, Any], where: str) -> None:
+        """Raises for a line without the label but with a key spelled almost like it (a misspelled `label_key`)."""
+        others = [key for key in record if key not in (self._text_key, self._label_key)]
+        lookalikes = difflib.get_close_matches(self._label_key, others, n=1, cutoff=0.8)
+        if lookalikes:
+            raise ValueError(
+                f"{where} has no '{self._label_key}' (label_key) but has '{lookalikes[0]}': "
+                "is label_key misspelled?"
+            )
+
+    def text_to_instance(  # type: ignore
+        self, text: str, label: Optional[Union[str, int, bool]] = None
+    ) -> Instance:
+        """
+        An instance of `text`, with `label` when given. Raises `ValueError` for a text that is not a string
+        and a label that is not a string, an integer or a boolean.
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"the text must be a string, got {type(text).__name__} {text!r}.")
         fields: Dict[str, Field] = {self._text_key: TextField(self._tokenizer.tokenize(text))}
         if label is not None:
-            fields[self._label_key] = LabelField(str(label), label_namespace=self._label_namespace)
+            fields[self._label_key] = LabelField(self._label_name(label), label_namespace=self._label_namespace)
         return Instance(fields)
+
+    def _label_name(self, label: Union[str, int, bool]) -> str:
+        if isinstance(label, bool):
+            return json.dumps(label)
+        if isinstance(label, (str, int)):
+            return str(label)
+        raise ValueError(
+            f"the label ('{self._label_key}') must be a class name (a string, an integer or a boolean), got "
+            f"{type(label).__name__} {label!r}."
+        )
 
     def apply_token_indexers(self, instance: Instance) -> None:
         instance[self._text_key].token_indexers = self._token_indexers  # type: ignore

@@ -14,7 +14,8 @@ class EmbedderBackbone(Backbone):
     directory), so multitask models train without network access.
 
     Following AllenNLP's backbone convention, it encodes an input named `text` into `encoded_text`
-    (batch, tokens, dim) and `encoded_text_mask` (batch, tokens).
+    (batch, tokens, dim) and `encoded_text_mask` (batch, tokens). A batch of only empty texts, on
+    which AllenNLP's encoders fail, gets an encoding with no tokens.
 
     Registered as a `Backbone` with name "embedder".
 
@@ -53,7 +54,11 @@ class EmbedderBackbone(Backbone):
         mask = util.get_text_field_mask(text)
         encoded = self._text_field_embedder(text)
         if self._encoder is not None:
-            encoded = self._encoder(encoded, mask)
+            if mask.size(1) == 0:
+                # Only empty texts: nothing to encode (AllenNLP's encoders fail on zero timesteps).
+                encoded = encoded.new_zeros(encoded.size(0), 0, self._encoder.get_output_dim())
+            else:
+                encoded = self._encoder(encoded, mask)
         if self._dropout is not None:
             encoded = self._dropout(encoded)
         return {"encoded_text": encoded, "encoded_text_mask": mask}

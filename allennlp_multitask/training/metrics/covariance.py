@@ -5,10 +5,11 @@ from allennlp.common.util import is_distributed
 from allennlp.training.metrics import Covariance as AllenNlpCovariance
 from allennlp.training.metrics import Metric
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.training.metrics.gather import stack_from_workers
 
 
-@Metric.register("covariance", exist_ok=True)
+@replace_registration(Metric, "covariance")
 class Covariance(AllenNlpCovariance):
     """
     AllenNLP's `Covariance`, the unbiased sample covariance of predictions and gold labels over all

@@ -6,10 +6,11 @@ import torch
 from allennlp.training.metrics import Metric
 from allennlp.training.metrics import PearsonCorrelation as AllenNlpPearsonCorrelation
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.training.metrics.covariance import Covariance
 
 
-@Metric.register("pearson_correlation", exist_ok=True)
+@replace_registration(Metric, "pearson_correlation")
 class PearsonCorrelation(AllenNlpPearsonCorrelation):
     """
     AllenNLP's `PearsonCorrelation`, the sample Pearson correlation of predictions and gold labels over

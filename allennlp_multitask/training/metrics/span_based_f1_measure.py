@@ -5,10 +5,11 @@ from allennlp.common.util import is_distributed
 from allennlp.training.metrics import Metric
 from allennlp.training.metrics import SpanBasedF1Measure as AllenNlpSpanBasedF1Measure
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.training.metrics.gather import sum_counts_of_workers
 
 
-@Metric.register("span_f1", exist_ok=True)
+@replace_registration(Metric, "span_f1")
 class SpanBasedF1Measure(AllenNlpSpanBasedF1Measure):
     """
     AllenNLP's `SpanBasedF1Measure` (the same arguments, spans and metric names: `precision-{label}`,

@@ -5,10 +5,11 @@ from allennlp.common.util import is_distributed
 from allennlp.training.metrics import Metric
 from allennlp.training.metrics import SpearmanCorrelation as AllenNlpSpearmanCorrelation
 
+from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.training.metrics.gather import cat_rows_from_workers
 
 
-@Metric.register("spearman_correlation", exist_ok=True)
+@replace_registration(Metric, "spearman_correlation")
 class SpearmanCorrelation(AllenNlpSpearmanCorrelation):
     """
     AllenNLP's `SpearmanCorrelation`, the Spearman rank correlation of predictions and gold labels over

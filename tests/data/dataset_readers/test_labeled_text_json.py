@@ -19,12 +19,13 @@ def test_fields_are_named_after_the_keys_and_labels_use_their_namespace(tmp_path
         Params({"type": "labeled_text_json", "text_key": "question", "label_key": "topic", "label_namespace": "topics"})
     )
     assert isinstance(reader, LabeledTextJsonReader)
-    path = write_lines(tmp_path / "data.jsonl", [{"question": "what is it ?", "topic": "sports"}, {"question": "why"}])
-    labeled, unlabeled = list(reader.read(path))
+    labeled_path = write_lines(tmp_path / "labeled.jsonl", [{"question": "what is it ?", "topic": "sports"}])
+    (labeled,) = reader.read(labeled_path)
     assert set(labeled.fields) == {"question", "topic"}
     assert isinstance(labeled["question"], TextField)
     assert [token.text for token in labeled["question"].tokens] == ["what", "is", "it", "?"]
     assert isinstance(labeled["topic"], LabelField) and labeled["topic"]._label_namespace == "topics"
+    (unlabeled,) = reader.read(write_lines(tmp_path / "unlabeled.jsonl", [{"question": "why"}]))
     assert set(unlabeled.fields) == {"question"}
 
 
@@ -44,3 +45,74 @@ def test_max_instances_from_config_still_applies(tmp_path):
     reader = DatasetReader.from_params(Params({"type": "labeled_text_json", "max_instances": 1}))
     path = write_lines(tmp_path / "data.jsonl", [{"text": "a"}, {"text": "b"}])
     assert len(list(reader.read(path))) == 1
+
+
+def sentiment_reader() -> LabeledTextJsonReader:
+    return LabeledTextJsonReader(text_key="sentence", label_key="sentiment")
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        pytest.param(
+            ['{"sentence": "good", "sentiment": "pos"}', '{"sentence": "bad"}'],
+            r"data.jsonl:2 has no 'sentiment' \(label_key\), but .*data.jsonl:1 has one: label every line",
+            id="a line without its label",
+        ),
+        pytest.param(
+            ['{"sentence": "good"}', '{"sentence": "bad", "sentiment": "neg"}'],
+            r"data.jsonl:1 has no 'sentiment' \(label_key\), but .*data.jsonl:2 has one",
+            id="the first line without its label",
+        ),
+        pytest.param(
+            ['{"sentence": "good", "sentimnet": "pos"}'],
+            r"data.jsonl:1 has no 'sentiment' \(label_key\) but has 'sentimnet': is label_key misspelled\?",
+            id="misspelled label key",
+        ),
+        pytest.param(
+            ['{"sentence": "good", "sentiment": "pos"}', "", '{"sentence": "bad", "sentiment": "neg",}'],
+            r"data.jsonl:3 is not JSON \(Expecting property name enclosed in double quotes, column 40\)",
+            id="not JSON",
+        ),
+        pytest.param(['["good", "pos"]'], r"data.jsonl:1 holds a JSON list, not an object", id="not an object"),
+        pytest.param(
+            ['{"sentence": "good", "sentiment": ["pos", "neg"]}'],
+            r"data.jsonl:1: the label \('sentiment'\) must be a class name \(a string, an integer or a boolean\), "
+            r"got list \['pos', 'neg'\]",
+            id="list label",
+        ),
+        pytest.param(
+            ['{"sentence": "good", "sentiment": {"value": "pos"}}'],
+            r"data.jsonl:1: the label \('sentiment'\) must be a class name .*got dict",
+            id="object label",
+        ),
+        pytest.param(
+            ['{"sentence": "good", "sentiment": 0.5}'],
+            r"data.jsonl:1: the label \('sentiment'\) must be a class name .*got float 0.5",
+            id="float label",
+        ),
+        pytest.param(
+            ['{"sentence": ["good", "film"], "sentiment": "pos"}'],
+            r"data.jsonl:1: the text must be a string, got list \['good', 'film'\]",
+            id="text not a string",
+        ),
+    ],
+)
+def test_bad_lines_are_named_by_file_and_line(tmp_path, lines, message):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(ValueError, match=message):
+        list(sentiment_reader().read(str(path)))
+
+
+def test_a_file_without_labels_reads_for_prediction(tmp_path):
+    # Keys other than the text's are ignored, unless spelled almost like label_key.
+    path = write_lines(tmp_path / "data.jsonl", [{"sentence": "good", "id": 1}, {"sentence": "bad", "sentiment": None}])
+    assert [set(instance.fields) for instance in sentiment_reader().read(path)] == [{"sentence"}, {"sentence"}]
+
+
+def test_integer_and_boolean_labels_are_class_names(tmp_path):
+    labels = [1, "1", 0, True, False, "true"]
+    path = write_lines(tmp_path / "data.jsonl", [{"sentence": "w", "sentiment": label} for label in labels])
+    read = [instance["sentiment"].label for instance in sentiment_reader().read(path)]
+    assert read == ["1", "1", "0", "true", "false", "true"]

@@ -26,3 +26,10 @@ def test_encodes_text_into_encoded_text_and_its_mask():
         assert set(outputs) == {"encoded_text", "encoded_text_mask"}
         assert outputs["encoded_text"].shape == (2, 3, dim)
         assert outputs["encoded_text_mask"].tolist() == [[True, True, False], [True, False, False]]
+
+
+def test_a_batch_of_empty_texts_gets_an_encoding_without_tokens():
+    # AllenNLP's LSTM encoder raised IndexError on zero timesteps.
+    backbone = build(Vocabulary({"tokens": {"a": 1, "b": 1}}), with_encoder=True)
+    outputs = backbone(text={"tokens": {"tokens": torch.zeros((2, 0), dtype=torch.long)}})
+    assert outputs["encoded_text"].shape == (2, 0, 10) and outputs["encoded_text_mask"].shape == (2, 0)

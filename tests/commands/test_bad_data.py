@@ -1,0 +1,50 @@
+"""Bad data given to `allennlp train` and `allennlp predict` is named where it is, before any training step."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+from allennlp.commands.train import train_model_from_file
+
+from tests.commands.test_predict_evaluate import predict
+from tests.conftest import EXAMPLE_CONFIG
+
+SENTIMENT_TRAIN = "examples/data/sentiment_train.jsonl"
+
+
+def train_example(run: Path, **overrides) -> None:
+    train_model_from_file(str(EXAMPLE_CONFIG), str(run), overrides=json.dumps({"trainer.num_epochs": 1, **overrides}))
+
+
+def test_a_training_line_without_its_label_is_named(in_repo_root, tmp_path):
+    # AllenNLP failed mid-epoch: "You cannot construct a Batch with non-homogeneous Instances".
+    lines = (in_repo_root / SENTIMENT_TRAIN).read_text().splitlines()
+    lines[6] = json.dumps({"sentence": json.loads(lines[6])["sentence"]})
+    data = tmp_path / "sentiment.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(data))}:7 has no 'sentiment' \(label_key\), but .*:1 has"):
+        train_example(tmp_path / "run", **{"train_data_path.sentiment": str(data)})
+
+
+@pytest.mark.parametrize(
+    "label_key, message",
+    [
+        (
+            "sentimnet",
+            rf"{re.escape(SENTIMENT_TRAIN)}:1 has no 'sentimnet' \(label_key\) but has 'sentiment': is label_key",
+        ),
+        # AllenNLP's trainer said only that the outputs have no "loss" key.
+        ("label", r"No head computed a loss on a training batch of task\(s\) \['sentiment'\]"),
+    ],
+)
+def test_a_label_key_that_matches_no_key_of_the_data_is_named(in_repo_root, tmp_path, label_key, message):
+    with pytest.raises(ValueError, match=message):
+        train_example(tmp_path / "run", **{"dataset_reader.readers.sentiment.label_key": label_key})
+
+
+def test_a_prediction_input_that_is_not_json_is_shown(example_archive, tmp_path, monkeypatch):
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"task": "topic", "sentence": "a"}\n{"task": "topic", "sentence": "b",}\n')
+    shown = re.escape("""'{"task": "topic", "sentence": "b",}'""")
+    with pytest.raises(ValueError, match=rf"Input line is not JSON \(.*\): {shown}"):
+        predict(example_archive, str(inputs), tmp_path / "out.jsonl", monkeypatch=monkeypatch)

@@ -1,0 +1,27 @@
+"""The README's commands write into runs/, which git ignores, and never over each other's outputs."""
+import re
+from typing import List
+
+from tests.conftest import REPO_ROOT
+
+OUTPUT_OPTIONS = ("--output-file", "--predictions-output-file")
+WRITING_OPTIONS = re.compile(r"(-s|--serialization-dir|--output-file|--predictions-output-file) (\S+)")
+
+
+def readme_commands() -> List[str]:
+    """The commands of the README's bash blocks, continuation lines joined."""
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.DOTALL)
+    return [line for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_commands_write_under_runs_and_each_to_its_own_files():
+    written = [
+        (option, path)
+        for command in readme_commands()
+        for option, path in WRITING_OPTIONS.findall(command)
+    ]
+    assert len(written) > 5
+    assert [path for _, path in written if not path.startswith("runs/")] == []
+    files = [path for option, path in written if option in OUTPUT_OPTIONS]
+    assert len(files) == len(set(files)), files
+    assert "runs/" in (REPO_ROOT / ".gitignore").read_text().splitlines()

@@ -1,0 +1,3 @@
+from allennlp_multitask.training import callbacks, metrics
+
+__all__ = ["callbacks", "metrics"]

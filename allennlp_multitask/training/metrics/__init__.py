@@ -1,0 +1,3 @@
+from allennlp_multitask.training.metrics.gradient_conflicts import GradientConflicts
+
+__all__ = ["GradientConflicts"]

@@ -5,6 +5,7 @@ from allennlp.models import Model
 from allennlp.models.heads import Head
 from allennlp.modules import Backbone
 from allennlp.predictors import Predictor
+from allennlp.training.callbacks import TrainerCallback
 
 from allennlp_multitask.data import LabeledTextJsonReader, TemperatureSampler
 from allennlp_multitask.models import (
@@ -17,6 +18,7 @@ from allennlp_multitask.models import (
 from allennlp_multitask.models.heads import RegressionHead, TaggerHead
 from allennlp_multitask.modules import EmbedderBackbone
 from allennlp_multitask.predictors import MultiTaskPredictor
+from allennlp_multitask.training.callbacks import JacobianDescentCallback
 
 
 def test_components_are_registered_under_their_config_names():
@@ -30,3 +32,4 @@ def test_components_are_registered_under_their_config_names():
     assert LossWeighting.by_name("static") is StaticLossWeighting
     assert LossWeighting.by_name("uncertainty") is UncertaintyLossWeighting
     assert LossWeighting.by_name("dwa") is DynamicWeightAverage
+    assert TrainerCallback.by_name("jacobian_descent") is JacobianDescentCallback

@@ -9,15 +9,18 @@ LSTM; `--backbone feedforward`: a two-layer feedforward) and classifier heads. T
 - plain: the forward and the loss's backward, as AllenNLP's trainer runs a step by default;
 - sum: the callback with TorchJD's `Sum` aggregator (plain training's update): the price of the Jacobian,
   one row per head back through the backbone (`torch.vmap`), and of its bookkeeping;
-- upgrad: the callback with UPGrad, which adds a small quadratic program per step.
+- upgrad: the callback with UPGrad, which adds a small quadratic program per step;
+- upgrad, chunk 1: the same with `"parallel_chunk_size": 1`, the rows back through the backbone one at a
+  time rather than together under `torch.vmap`.
 
 The callback runs as AllenNLP's trainer drives it: `on_backward` on the forward's outputs, then the
 trainer's `rescale_gradients`, before which the callback aggregates the step's rows.
 
 Time: each variant's median step, and the median of its per-round ratios to plain (rounds run every
 variant once, in shuffled order; process CPU time, one torch thread). Memory: the peak resident memory
-during two steps above the resident memory before them (Linux's VmHWM, reset first), each variant in a
-fresh forked process so that none reuses memory another freed; and its ratio to plain's.
+during two steps above the resident memory before them (Linux's VmHWM, reset first), the median of three
+fresh processes forked before any step ran, so that none reuses memory another freed; and its ratio to
+plain's (from one run to the next, figures move by about 3 MB).
 Run from the repository root (about five minutes on two cores):
 
     .venv/bin/python benchmarks/jacobian_descent.py
@@ -53,7 +56,13 @@ from workload import (
 from allennlp_multitask.models import MultiTaskModel
 from allennlp_multitask.training.callbacks import JacobianDescentCallback
 
-VARIANTS = ("plain", "sum", "upgrad")
+# The callback's options in each Jacobian-descent variant.
+JACOBIAN_DESCENT = {
+    "sum": {"aggregator": "sum"},
+    "upgrad": {"aggregator": "upgrad"},
+    "upgrad, chunk 1": {"aggregator": "upgrad", "parallel_chunk_size": 1},
+}
+VARIANTS = ("plain", *JACOBIAN_DESCENT)
 
 
 def build(args: argparse.Namespace, heads: int) -> Tuple[MultiTaskModel, Dict[str, Any]]:
@@ -73,8 +82,8 @@ def training_steps(model: MultiTaskModel) -> Dict[str, Callable[[Dict[str, Any]]
     steps: Dict[str, Callable[[Dict[str, Any]], None]] = {
         "plain": lambda inputs: model(**inputs)["loss"].backward()
     }
-    for aggregator in VARIANTS[1:]:
-        callback = JacobianDescentCallback("unused", {"type": aggregator})
+    for variant, options in JACOBIAN_DESCENT.items():
+        callback = JacobianDescentCallback("unused", **options)
         trainer = GradientDescentTrainer(
             model,
             torch.optim.SGD(model.parameters(), lr=0.0),
@@ -89,7 +98,7 @@ def training_steps(model: MultiTaskModel) -> Dict[str, Callable[[Dict[str, Any]]
             callback.on_backward(trainer, model(**inputs), backward_called=False)
             trainer.rescale_gradients()
 
-        steps[aggregator] = jacobian_descent_step
+        steps[variant] = jacobian_descent_step
     return steps
 
 
@@ -121,6 +130,7 @@ def main(arguments: Optional[List[str]] = None) -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per variant and head count, first")
     parser.add_argument("--tokens", type=int, default=24, help="padded length of each row")
     parser.add_argument("--vocab-size", type=int, default=2000)
+    parser.add_argument("--memory-repeats", type=int, default=3, help="processes per memory figure (median)")
     args = parser.parse_args(arguments)
 
     torch.set_num_threads(args.threads)
@@ -133,13 +143,18 @@ def main(arguments: Optional[List[str]] = None) -> None:
         f"median of {args.steps} steps.",
         flush=True,
     )
+    # First, before this process runs any step, whose freed memory the forked processes would reuse.
     fork = multiprocessing.get_context("fork")
+    memory = {}
+    for heads in args.heads:
+        for variant in VARIANTS:
+            peaks = []
+            for _ in range(args.memory_repeats):
+                with fork.Pool(1) as pool:
+                    peaks.append(pool.apply(peak_step_memory, (args, heads, variant)))
+            memory[heads, variant] = statistics.median(peaks)
     rows = []
     for heads in args.heads:
-        memory = {}
-        for variant in VARIANTS:  # before this process runs any step, whose freed memory forks would share
-            with fork.Pool(1) as pool:
-                memory[variant] = pool.apply(peak_step_memory, (args, heads, variant))
         model, batch = build(args, heads)
         steps = training_steps(model)
         variants = [Variant(name, steps[name]) for name in VARIANTS]
@@ -156,13 +171,14 @@ def main(arguments: Optional[List[str]] = None) -> None:
         for variant in VARIANTS[1:]:
             ratio = statistics.median(value / plain for value, plain in zip(times[variant], times["plain"]))
             cells.append(f"{statistics.median(times[variant]) * 1e3:.1f} (x{ratio:.2f})")
-        cells.append(f"{memory['plain'] / 2**20:.1f}")
+        plain_memory = memory[heads, "plain"]
+        cells.append(f"{plain_memory / 2**20:.1f}")
         for variant in VARIANTS[1:]:
-            cells.append(f"{memory[variant] / 2**20:.1f} (x{memory[variant] / memory['plain']:.2f})")
+            cells.append(f"{memory[heads, variant] / 2**20:.1f} (x{memory[heads, variant] / plain_memory:.2f})")
         rows.append(cells)
         print(f"  measured {heads} heads", flush=True)
     print()
-    header = ["heads", "plain ms", "sum ms", "upgrad ms", "plain MB", "sum MB", "upgrad MB"]
+    header = ["heads", *(f"{variant} ms" for variant in VARIANTS), *(f"{variant} MB" for variant in VARIANTS)]
     print_table(header, rows)
 
 

@@ -4,7 +4,7 @@ an optional dependency (the `jd` extra): nothing here imports it until an aggreg
 """
 import importlib
 import inspect
-from typing import TYPE_CHECKING, Any, Dict, Mapping
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -52,12 +52,19 @@ INSTALL_JD_FULL = 'pip install "allennlp-multitask[jd-full]"'
 _NEED_JD_FULL = {"cagrad", "fairgrad", "nash_mtl"}
 
 
-def build_aggregator(config: Mapping[str, Any]) -> "Aggregator":
+def build_aggregator(config: Union[str, Mapping[str, Any]]) -> "Aggregator":
     """
-    The TorchJD aggregator that `config` names, e.g. `{"type": "cagrad", "c": 0.5}`; lists of numbers
-    become tensors (`pref_vector`). Raises `ConfigurationError` for an unknown name or option, an option
-    TorchJD refuses, and a missing optional dependency, naming the extra that installs it.
+    The TorchJD aggregator that `config` names, e.g. `{"type": "cagrad", "c": 0.5}`, or `"upgrad"` for
+    `{"type": "upgrad"}`; lists of numbers become tensors (`pref_vector`). Raises `ConfigurationError` for
+    an unknown name or option, an option TorchJD refuses, and a missing optional dependency, naming the
+    extra that installs it.
     """
+    if isinstance(config, str):
+        config = {"type": config}
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(
+            f'jacobian_descent: aggregator must be a name or {{"type": name, ...options}}, not {config!r}.'
+        )
     options = dict(config)
     name = options.pop("type", None)
     if name in UNFIT:
@@ -81,11 +88,11 @@ def build_aggregator(config: Mapping[str, Any]) -> "Aggregator":
         raise ConfigurationError(
             f'jacobian_descent: aggregator "{name}" has no option(s) {unknown}; its options: {configurable}.'
         )
-    arguments = {
-        option: torch.tensor(value, dtype=torch.get_default_dtype()) if isinstance(value, list) else value
-        for option, value in options.items()
-    }
     try:
+        arguments = {
+            option: torch.tensor(value, dtype=torch.get_default_dtype()) if isinstance(value, list) else value
+            for option, value in options.items()
+        }
         return aggregator_class(**arguments)
     except ImportError as error:
         install = INSTALL_JD_FULL if name in _NEED_JD_FULL else INSTALL_JD

@@ -7,8 +7,9 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks import TrainerCallback
-from torchjd.aggregation import CAGrad
+from torchjd.aggregation import MGDA, CAGrad, UPGrad
 
+from allennlp_multitask.training.callbacks import JacobianDescentCallback
 from allennlp_multitask.training.jacobian_aggregators import AGGREGATORS, build_aggregator
 
 # The options an aggregator cannot do without.
@@ -27,10 +28,15 @@ def test_every_offered_aggregator_builds_from_its_name_and_aggregates_the_rows_o
         assert update.shape == (4,) and bool(torch.isfinite(update).all()), name
 
 
-def test_the_callback_takes_an_aggregator_with_its_options_and_lists_of_numbers_as_tensors():
-    config = {"type": "jacobian_descent", "aggregator": {"type": "cagrad", "c": 0.25}}
-    callback = TrainerCallback.from_params(Params(config), serialization_dir="unused")
-    assert isinstance(callback._aggregator, CAGrad) and callback._aggregator.c == 0.25
+def callback(**config) -> JacobianDescentCallback:
+    return TrainerCallback.from_params(Params({"type": "jacobian_descent", **config}), serialization_dir="unused")
+
+
+def test_the_callback_takes_an_aggregator_by_name_or_with_its_options_and_lists_of_numbers_as_tensors():
+    cagrad = callback(aggregator={"type": "cagrad", "c": 0.25})._aggregator
+    assert isinstance(cagrad, CAGrad) and cagrad.c == 0.25
+    assert isinstance(callback(aggregator="mgda")._aggregator, MGDA)
+    assert isinstance(callback()._aggregator, UPGrad)
     upgrad = build_aggregator({"type": "upgrad", "pref_vector": [1, 3]})
     assert torch.equal(upgrad.pref_vector, torch.tensor([1.0, 3.0]))
 
@@ -40,6 +46,7 @@ def test_the_callback_takes_an_aggregator_with_its_options_and_lists_of_numbers_
     [
         ({"type": "pc_grad"}, r"type 'pc_grad' is not one of \['aligned_mtl', 'cagrad'"),
         ({"c": 0.5}, "type None is not one of"),
+        (["upgrad"], r"must be a name or {\"type\": name, ...options}, not \['upgrad'\]"),
         ({"type": "constant", "weights": [1, 2]}, "not offered: it weighs the rows by their position"),
         ({"type": "krum", "n_byzantine": 1}, '"krum" is not offered'),
         ({"type": "upgrad", "pref": [1, 2]}, r"has no option\(s\) \['pref'\]; its options: \['pref_vector'\]"),
@@ -54,9 +61,8 @@ def test_configuration_mistakes_fail_at_construction_naming_the_aggregator_and_o
 
 
 def test_a_parallel_chunk_size_below_one_fails_at_construction():
-    config = Params({"type": "jacobian_descent", "parallel_chunk_size": 0})
     with pytest.raises(ConfigurationError, match=r"parallel_chunk_size must be a positive number .* got 0"):
-        TrainerCallback.from_params(config, serialization_dir="unused")
+        callback(parallel_chunk_size=0)
 
 
 def test_without_torchjd_construction_fails_naming_the_extra_to_install(monkeypatch):

@@ -1,5 +1,5 @@
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -26,13 +26,15 @@ class JacobianDescentCallback(TrainerCallback):
     them), while each head, and the loss weighting, get their ordinary gradients.
 
     Each head's term of the loss (its loss as the model's `loss_weights` or loss weighting weighs it) is
-    one row of the Jacobian with respect to the backbone's trainable parameters (TorchJD's
-    `mtl_backward`). The rows of a step are the heads that had a loss in its batches: the heads of a
+    one row of the Jacobian with respect to the backbone's trainable parameters, computed with TorchJD's
+    `jac` as its `mtl_backward` does (each term's gradient on the backbone's outputs, then all rows back
+    through the backbone at once), but with the heads' part in one pass over all terms, which may share
+    the op that gathers their rows. The rows of a step are the heads that had a loss in its batches: the heads of a
     mixed batch (`task_heads`), and under gradient accumulation (`num_gradient_accumulation_steps`) the
     heads of all the step's batches, each head's row summed over its batches (and, like the loss,
     divided by the number of batches in the step). At the end of the step, before the trainer rescales
-    or clips gradients, the aggregator turns the rows into the backbone's update (TorchJD's
-    `jac_to_grad`). A step with a single head's row has nothing to aggregate and trains as plain
+    or clips gradients, the aggregator turns the rows into the backbone's update, which is added to its
+    gradient (that of a regularizer, if any). A step with a single head's row has nothing to aggregate and trains as plain
     training does (said once in the log). With the `"sum"` aggregator, training is plain training.
 
     Under distributed training (AllenNLP's default DDP), the callback does DDP's gradient averaging
@@ -56,12 +58,12 @@ class JacobianDescentCallback(TrainerCallback):
 
     serialization_dir : `str`
         Given by the trainer.
-    aggregator : `Dict[str, Any]`, optional (default = `{"type": "upgrad"}`)
-        A TorchJD aggregator by name, with its options: `upgrad`, `aligned_mtl`, `cagrad` (`c` required),
-        `config`, `dualproj`, `excess_mtl`, `fairgrad` (`alpha` required), `graddrop`, `gradvac`,
-        `imtl_g`, `mean`, `mgda`, `nash_mtl` (`n_tasks` required: every step must then have that many
-        rows), `pcd`, `pcgrad`, `random` or `sum`; e.g. `{"type": "cagrad", "c": 0.5}`. Lists become
-        tensors (`pref_vector`). Rows come in the model's head order.
+    aggregator : `Union[str, Dict[str, Any]]`, optional (default = `"upgrad"`)
+        A TorchJD aggregator by name, alone (`"upgrad"`) or with its options (`{"type": "cagrad", "c": 0.5}`):
+        `upgrad`, `aligned_mtl`, `cagrad` (`c` required), `config`, `dualproj`, `excess_mtl`, `fairgrad`
+        (`alpha` required), `graddrop`, `gradvac`, `imtl_g`, `mean`, `mgda`, `nash_mtl` (`n_tasks` required:
+        every step must then have that many rows), `pcd`, `pcgrad`, `random` or `sum`. Lists become tensors
+        (`pref_vector`). Rows come in the model's head order.
     parallel_chunk_size : `int`, optional (default = `None`)
         TorchJD's `parallel_chunk_size`: how many rows go back through the backbone at once (`None`: all,
         with `torch.vmap`; `1`: one at a time, for modules `vmap` cannot handle).
@@ -70,11 +72,11 @@ class JacobianDescentCallback(TrainerCallback):
     def __init__(
         self,
         serialization_dir: str,
-        aggregator: Optional[Dict[str, Any]] = None,
+        aggregator: Union[str, Dict[str, Any]] = "upgrad",
         parallel_chunk_size: Optional[int] = None,
     ) -> None:
         super().__init__(serialization_dir)
-        self._aggregator = build_aggregator(aggregator or {"type": "upgrad"})
+        self._aggregator = build_aggregator(aggregator)
         if parallel_chunk_size is not None and parallel_chunk_size < 1:
             raise ConfigurationError(
                 f"jacobian_descent: parallel_chunk_size must be a positive number of rows or null, got "
@@ -165,9 +167,9 @@ class JacobianDescentCallback(TrainerCallback):
         # Heads and loss weighting: the ordinary gradient of the loss (parameters it does not reach keep none).
         if self._task_parameters:
             torch.autograd.backward(torch.stack(losses).sum(), inputs=self._task_parameters, retain_graph=True)
-        # The backbone: each term's gradient with respect to the backbone's outputs (all terms at once, through
-        # the heads, which may share ops that cut their rows), then back through the backbone. This is what
-        # TorchJD's `mtl_backward` does, whose separate pass per task would need to keep the whole graph.
+        # The backbone: each term's gradient with respect to the backbone's outputs, then back through the
+        # backbone. TorchJD's `mtl_backward` would take the first step one task at a time, which frees the
+        # graph of the gather the model shares between heads of a mixed batch before the second task.
         feature_jacobians = jac(losses, features, parallel_chunk_size=self._parallel_chunk_size)
         jacobians = jac(
             features, self._shared, jac_outputs=feature_jacobians, parallel_chunk_size=self._parallel_chunk_size
@@ -184,16 +186,17 @@ class JacobianDescentCallback(TrainerCallback):
     def _finish_step(self, trainer: "GradientDescentTrainer") -> None:
         """Averages the step's rows and gradients over its batches (and workers), and aggregates the rows."""
         from torchjd.aggregation import Sum
-        from torchjd.autojac import jac_to_grad
 
         if not self._batches:
             return
         heads = [head for head in trainer.model.active_heads if head in self._task_rows]
-        jacobian = torch.stack([self._task_rows[head] for head in heads]) / self._batches
+        jacobian = torch.stack([self._task_rows[head] for head in heads])
         parameters = [parameter for parameter in trainer.model.parameters() if parameter.requires_grad]
-        for parameter in parameters:
-            if parameter.grad is not None:
-                parameter.grad /= self._batches
+        if self._batches > 1:
+            jacobian /= self._batches
+            for parameter in parameters:
+                if parameter.grad is not None:
+                    parameter.grad /= self._batches
         self._task_rows.clear()
         self._batches = 0
         if self._ddp is not None:
@@ -202,16 +205,19 @@ class JacobianDescentCallback(TrainerCallback):
             self._conflicts(jacobian @ jacobian.T)
         else:
             self._say_single_task_once(heads[0])
-        for parameter, block in zip(self._shared, jacobian.split([p.numel() for p in self._shared], dim=1)):
-            parameter.jac = block.reshape(len(heads), *parameter.shape)
         aggregator = self._aggregator if len(heads) > 1 else Sum()
         try:
-            jac_to_grad(self._shared, aggregator)
+            update = aggregator(jacobian)
         except Exception as error:
             raise RuntimeError(
                 f"jacobian_descent: aggregator {aggregator!r} failed on a step whose Jacobian has a row for "
                 f"each of heads {heads}: {error}"
             ) from error
+        for parameter, part in zip(self._shared, update.split([p.numel() for p in self._shared])):
+            if parameter.grad is None:
+                parameter.grad = part.view_as(parameter).clone()
+            else:
+                parameter.grad += part.view_as(parameter)
 
     def _say_single_task_once(self, head: str) -> None:
         if not self._said_single_task:

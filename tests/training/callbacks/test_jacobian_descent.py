@@ -92,7 +92,7 @@ def test_an_accumulation_step_has_one_row_per_task_summed_over_its_batches():
     expected = UPGrad()(torch.stack([2 * gradients["a"], gradients["b"]]) / 3)
 
     update = backbone_update(
-        direction_model(DIRECTIONS), batches, batch_size=1, num_gradient_accumulation_steps=3, aggregator={}
+        direction_model(DIRECTIONS), batches, batch_size=1, num_gradient_accumulation_steps=3, aggregator="upgrad"
     )
 
     assert torch.allclose(update, expected, atol=1e-6)
@@ -137,7 +137,7 @@ def test_a_step_with_one_task_trains_as_plain_training_and_says_so_once(caplog):
 def test_a_model_that_is_not_multitask_fails_before_training():
     model = classifier_model()
     with pytest.raises(ConfigurationError, match="needs a multitask model"):
-        train(model._heads["a"], instances(["a"]), batch_size=1, aggregator={})
+        train(model._heads["a"], instances(["a"]), batch_size=1, aggregator="upgrad")
 
 
 def test_heads_and_loss_weighting_get_their_ordinary_gradients():

@@ -2,7 +2,7 @@
 Small multitask models, instances for them, and AllenNLP's `GradientDescentTrainer` training them, for the
 Jacobian-descent tests.
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from allennlp.data import Instance, Token, Vocabulary
@@ -68,7 +68,7 @@ def train(
     batches: List[Instance],
     *,
     batch_size: int,
-    aggregator: Optional[Dict[str, Any]] = None,
+    aggregator: Optional[Union[str, Dict[str, Any]]] = None,
     lr: float = 1.0,
     ddp_wrapped_model: Optional[DdpWrappedModel] = None,
     **trainer_options: Any,

@@ -29,13 +29,14 @@ class JacobianDescentCallback(TrainerCallback):
     one row of the Jacobian with respect to the backbone's trainable parameters, computed with TorchJD's
     `jac` as its `mtl_backward` does (each term's gradient on the backbone's outputs, then all rows back
     through the backbone at once), but with the heads' part in one pass over all terms, which may share
-    the op that gathers their rows. The rows of a step are the heads that had a loss in its batches: the heads of a
-    mixed batch (`task_heads`), and under gradient accumulation (`num_gradient_accumulation_steps`) the
-    heads of all the step's batches, each head's row summed over its batches (and, like the loss,
-    divided by the number of batches in the step). At the end of the step, before the trainer rescales
-    or clips gradients, the aggregator turns the rows into the backbone's update, which is added to its
-    gradient (that of a regularizer, if any). A step with a single head's row has nothing to aggregate and trains as plain
-    training does (said once in the log). With the `"sum"` aggregator, training is plain training.
+    the op that gathers their rows. The rows of a step are the heads that had a loss in its batches: the
+    heads of a mixed batch (`task_heads`), and under gradient accumulation
+    (`num_gradient_accumulation_steps`) the heads of all the step's batches, each head's row summed over
+    its batches (and, like the loss, divided by the number of batches in the step). At the end of the
+    step, before the trainer rescales or clips gradients, the aggregator turns the rows into the
+    backbone's update, which is added to its gradient (that of a regularizer, if any). A step with a
+    single head's row has nothing to aggregate and trains as plain training does (said once in the log).
+    With the `"sum"` aggregator, training is plain training.
 
     Under distributed training (AllenNLP's default DDP), the callback does DDP's gradient averaging
     itself: each step, the rows and the other gradients are averaged across workers in one all-reduce,

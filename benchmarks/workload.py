@@ -245,13 +245,14 @@ def time_interleaved(
     warmup: int,
     clock: Callable[[], float],
     synchronize: Callable[[], None] = lambda: None,
+    step: Callable[[Variant, Dict[str, Any]], Any] = lambda variant, inputs: variant.forward(inputs)["loss"].backward(),
 ) -> Dict[str, List[float]]:
     """
-    Seconds per forward+backward step of each variant, by `clock`, one entry per round. Each round
-    runs every variant once, in an order shuffled from round to round (seeded), so that drifts in
-    machine load hit all variants alike and no variant always follows the same one (a step can run
-    faster after one that left the caches as it needs them). Fresh inputs and cleared gradients are
-    prepared outside the timed region.
+    Seconds per training `step` of each variant (by default its forward and the loss's backward), by
+    `clock`, one entry per round. Each round runs every variant once, in an order shuffled from round to
+    round (seeded), so that drifts in machine load hit all variants alike and no variant always follows
+    the same one (a step can run faster after one that left the caches as it needs them). Fresh inputs
+    and cleared gradients are prepared outside the timed region.
     """
     times: Dict[str, List[float]] = {variant.name: [] for variant in variants}
     order = list(variants)
@@ -265,7 +266,7 @@ def time_interleaved(
                 parameter.grad = None
             synchronize()
             start = clock()
-            variant.forward(inputs)["loss"].backward()
+            step(variant, inputs)
             synchronize()
             if round_index >= warmup:
                 times[variant.name].append(clock() - start)

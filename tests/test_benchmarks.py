@@ -22,7 +22,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
     threads = torch.get_num_threads()
     yield importlib.import_module
     torch.set_num_threads(threads)  # The scripts set one intra-op thread.
-    for name in ["workload", "routing_overhead", "routing_overhead_cuda", "predict_throughput"]:
+    for name in ["workload", "routing_overhead", "routing_overhead_cuda", "predict_throughput", "jacobian_descent"]:
         sys.modules.pop(name, None)
 
 
@@ -58,3 +58,13 @@ def test_prediction_throughput_compares_with_allennlps_predictor(benchmarks, cap
     assert [row[:2] for row in rows] == [["3", "128"], ["16", "32"]]
     for row in rows:
         assert row[6].startswith("fails (") and float(row[7]) < 1e-5, row  # AllenNLP's JSON; same probabilities.
+
+
+def test_jacobian_descent_benchmark_times_and_weighs_each_aggregator_against_plain_backward(benchmarks, capsys):
+    arguments = ["--heads", "2", "--steps", "1", "--warmup", "0", "--batch-size", "8", "--tokens", "6"]
+    benchmarks("jacobian_descent").main([*arguments, "--width", "16", "--vocab-size", "100", "--memory-repeats", "1"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == ["2"]
+    for row in rows:
+        assert re.fullmatch(r"\d+\.\d", row[1]) and re.fullmatch(r"\d+\.\d", row[5]), row  # plain: ms, MB
+        assert all(re.fullmatch(r"\d+\.\d \(x\d+\.\d\d\)", cell) for cell in row[2:5] + row[6:]), row

@@ -5,6 +5,7 @@ from allennlp.models import Model
 from allennlp.models.heads import Head
 from allennlp.modules import Backbone
 from allennlp.predictors import Predictor
+from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.metrics import Metric
 
 from allennlp_multitask.data import ConllTagsReader, LabeledTextJsonReader, MultiTaskDataLoader, TemperatureSampler
@@ -18,6 +19,7 @@ from allennlp_multitask.models import (
 from allennlp_multitask.models.heads import RegressionHead, TaggerHead
 from allennlp_multitask.modules import EmbedderBackbone
 from allennlp_multitask.predictors import MultiTaskPredictor
+from allennlp_multitask.training.callbacks import JacobianDescentCallback
 from allennlp_multitask.training.metrics import (
     Covariance,
     PearsonCorrelation,
@@ -43,6 +45,8 @@ def test_components_are_registered_under_their_config_names():
     assert Metric.by_name("covariance") is Covariance
     assert Metric.by_name("pearson_correlation") is PearsonCorrelation
     assert Metric.by_name("spearman_correlation") is SpearmanCorrelation
+
+    assert TrainerCallback.by_name("jacobian_descent") is JacobianDescentCallback
 
 
 def test_commands_log_which_class_replaces_allennlps(quick_start_run):

@@ -21,7 +21,8 @@ def _sum_in_order(terms: Iterable[torch.Tensor]) -> torch.Tensor:
 class LossWeighting(torch.nn.Module, Registrable):
     """
     Combines per-head losses into one loss. The model builds it with the names of its heads, and calls
-    it with the losses of the heads that ran on a batch.
+    it with the losses of the heads that ran on a batch. Subclasses give each head's term (`terms`); the
+    combined loss is their sum.
 
     Subclasses whose weights change during training set `reports_weights = True`; the model then reports
     each head's current weight as the metric `{head}_loss_weight`.
@@ -40,7 +41,14 @@ class LossWeighting(torch.nn.Module, Registrable):
         self.head_names = list(head_names)
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
-        """Returns the combined loss of the heads in `head_losses` (at least one)."""
+        """Returns the combined loss of the heads in `head_losses` (at least one): the sum of their `terms`."""
+        return _sum_in_order(self.terms(head_losses).values())
+
+    def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """
+        Each head's term of the combined loss (its weighted loss), by head in the order of `head_losses`.
+        Unlike `forward`, updates nothing: Jacobian descent calls it again on a batch's losses.
+        """
         raise NotImplementedError
 
     def current_weights(self) -> Dict[str, float]:
@@ -84,11 +92,12 @@ class StaticLossWeighting(LossWeighting):
             )
         self.weights = {head: float(weights.get(head, 1.0)) for head in self.head_names}
 
-    def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
+    def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         # Weight one is skipped: the same loss and gradients, and per head two autograd ops fewer.
-        return _sum_in_order(
-            loss if self.weights[head] == 1.0 else self.weights[head] * loss for head, loss in head_losses.items()
-        )
+        return {
+            head: loss if self.weights[head] == 1.0 else self.weights[head] * loss
+            for head, loss in head_losses.items()
+        }
 
     def current_weights(self) -> Dict[str, float]:
         return dict(self.weights)
@@ -129,11 +138,11 @@ class UncertaintyLossWeighting(LossWeighting):
         )
         self._position = {head: index for index, head in enumerate(self.head_names)}
 
-    def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
+    def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         log_variances = {head: self.log_variances[self._position[head]] for head in head_losses}
-        return _sum_in_order(
-            torch.exp(-log_variances[head]) * loss + log_variances[head] for head, loss in head_losses.items()
-        )
+        return {
+            head: torch.exp(-log_variances[head]) * loss + log_variances[head] for head, loss in head_losses.items()
+        }
 
     def current_weights(self) -> Dict[str, float]:
         weights = torch.exp(-self.log_variances.detach()).tolist()
@@ -190,12 +199,14 @@ class DynamicWeightAverage(LossWeighting):
         return self
 
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
-        positions = {head: self._position[head] for head in head_losses}
         if self.training:
             for head, loss in head_losses.items():
-                self._epoch_loss_sum[positions[head]] += loss.detach()
-                self._epoch_loss_count[positions[head]] += 1
-        return _sum_in_order(self.weights[positions[head]] * loss for head, loss in head_losses.items())
+                self._epoch_loss_sum[self._position[head]] += loss.detach()
+                self._epoch_loss_count[self._position[head]] += 1
+        return super().forward(head_losses)
+
+    def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return {head: self.weights[self._position[head]] * loss for head, loss in head_losses.items()}
 
     def current_weights(self) -> Dict[str, float]:
         return dict(zip(self.head_names, self.weights.tolist()))

@@ -12,6 +12,7 @@ from allennlp.models.heads import Head
 from allennlp.models.model import Model
 from allennlp.modules import Backbone
 from allennlp.nn import InitializerApplicator, util
+from allennlp.training.metrics import Metric
 
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.models.configuration import (
@@ -135,6 +136,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._include_backbone_outputs = include_backbone_outputs
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
+        self._backbone_output_names: Tuple[str, ...] = ()
+        self._tracked_metrics: List[Metric] = []
         self._head_metrics = {name: find_metrics(head) for name, head in heads.items()}
         # Each head's output keys with its `{head}_` prefix, made once rather than at every batch.
         self._output_names: Dict[str, Dict[str, str]] = {name: {} for name in heads}
@@ -218,6 +221,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             check_same_heads_on_every_worker(list(self._heads), head_rows.heads)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
+        self._backbone_output_names = tuple(backbone_outputs)
         available = {**backbone_outputs, **kwargs}
         # Every head's arguments are checked before any head runs (and updates its metrics).
         keys = tuple(available)
@@ -308,11 +312,46 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 f"(losses: { {head: float(value.detach()) for head, value in head_losses.items()} })."
             )
 
+    @property
+    def backbone(self) -> Backbone:
+        """The backbone, whose parameters every head shares."""
+        return self._backbone
+
+    def backbone_outputs(self, outputs: Mapping[str, Any]) -> Dict[str, Any]:
+        """The backbone's outputs among `outputs`, the outputs of the model's last `forward`."""
+        return {name: outputs[name] for name in self._backbone_output_names if name in outputs}
+
+    def loss_terms(self, outputs: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+        """
+        Each head's term of `outputs["loss"]` (its `{head}_loss` as the loss weighting weighs it), by head
+        in the model's order, from the outputs of `forward`; the terms add up to the loss. For training
+        that treats the heads' losses apart (e.g. the `jacobian_descent` trainer callback).
+        """
+        head_losses = {
+            head: outputs[f"{head}_loss"]
+            for head in self._heads
+            if f"{head}_loss" in outputs and self._head_of_output(f"{head}_loss") == head
+        }
+        return self._loss_weighting.terms(head_losses)
+
+    def track_metric(self, metric: Metric) -> None:
+        """
+        Reports what `metric.get_metric(reset)` returns (a dict of named values) in `get_metrics`, next
+        to the heads' metrics, until `untrack_metric`: e.g. statistics a training callback collects.
+        """
+        self._tracked_metrics.append(metric)
+
+    def untrack_metric(self, metric: Metric) -> None:
+        """Stops reporting `metric`, which `track_metric` added."""
+        self._tracked_metrics.remove(metric)
+
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics: Dict[str, float] = {}
         for head in self._heads_to_report():
             for key, value in self._heads[head].get_metrics(reset).items():
                 metrics[f"{head}_{key}"] = value
+        for metric in self._tracked_metrics:
+            metrics.update(metric.get_metric(reset))
         if self._loss_weighting.reports_weights:
             for head, weight in self._loss_weighting.current_weights().items():
                 metrics[f"{head}_loss_weight"] = weight

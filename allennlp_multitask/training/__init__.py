@@ -1,3 +1,3 @@
-from allennlp_multitask.training import metrics
+from allennlp_multitask.training import callbacks, metrics
 
-__all__ = ["metrics"]
+__all__ = ["callbacks", "metrics"]

@@ -1,16 +1,20 @@
 import copy
 import io
+import math
 import pickle
 from typing import Any, Dict, List, Optional
 
 import pytest
 import torch
+from allennlp.common import Lazy, Params
 from allennlp.data import Vocabulary
 from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.models.heads import ClassifierHead, Head
 from allennlp.modules.seq2vec_encoders import BagOfEmbeddingsEncoder
 
 from allennlp_multitask import MultiTaskModel
+from allennlp_multitask.models import DynamicWeightAverage, UncertaintyLossWeighting
+from allennlp_multitask.training.metrics import GradientConflicts
 from tests.models.small_model import DIM, backbone, batch, classifier
 
 
@@ -163,3 +167,49 @@ def test_model_pickles_deep_copies_and_torch_saves(vocab):
     for clone in copies:
         assert torch.equal(clone(**inputs)["loss"], expected)
         assert torch.equal(clone(**batch(["b", "b"]))["loss"], single_task)
+
+
+UNCERTAINTY_WEIGHT = math.exp(-0.5)
+
+
+@pytest.mark.parametrize(
+    "options, weigh",
+    [
+        ({"loss_weights": {"a": 3.0}}, lambda head, loss: 3.0 * loss if head == "a" else loss),
+        (
+            {"loss_weighting": Lazy(UncertaintyLossWeighting, Params({"initial_log_variance": 0.5}))},
+            lambda head, loss: UNCERTAINTY_WEIGHT * loss + 0.5,
+        ),
+        ({"loss_weighting": Lazy(DynamicWeightAverage)}, lambda head, loss: loss),
+    ],
+    ids=["static", "uncertainty", "dwa"],
+)
+def test_loss_terms_are_the_weighted_head_losses_that_add_up_to_the_loss(vocab, options, weigh):
+    heads = {name: classifier(vocab) for name in "abc"}
+    model = MultiTaskModel(vocab, backbone(vocab), heads, task_heads={"ab": ["a", "b"]}, **options)
+    outputs = model(**batch(["b", "ab", "b"]))
+    running_state = [tensor.clone() for tensor in model._loss_weighting.running_state()]
+
+    terms = model.loss_terms(outputs)
+
+    assert list(terms) == ["a", "b"]  # the heads with a loss, in the model's order
+    for head, term in terms.items():
+        assert torch.allclose(term, weigh(head, outputs[f"{head}_loss"])), head
+    assert torch.allclose(terms["a"] + terms["b"], outputs["loss"])
+    assert all(torch.equal(a, b) for a, b in zip(model._loss_weighting.running_state(), running_state))
+    assert set(model.backbone_outputs(outputs)) == {"encoded_text", "encoded_text_mask"}
+
+
+def test_a_tracked_metric_is_reported_and_reset_with_the_heads_metrics(vocab):
+    model = MultiTaskModel(vocab, backbone(vocab), {"a": classifier(vocab), "b": classifier(vocab)})
+    conflicts = GradientConflicts()
+    model.track_metric(conflicts)
+    model(**batch(["a", "b"]))
+    conflicts(torch.tensor([[1.0, -1.0], [-1.0, 4.0]]))
+
+    assert model.get_metrics()["gradient_conflict_share"] == 1.0
+    assert model.get_metrics(reset=True)["gradient_cosine_mean"] == -0.5
+    assert "gradient_conflict_share" not in model.get_metrics()
+    conflicts(torch.eye(2))
+    model.untrack_metric(conflicts)
+    assert "gradient_conflict_share" not in model.get_metrics()

@@ -1,0 +1,3 @@
+from allennlp_multitask.training.callbacks.jacobian_descent import JacobianDescentCallback
+
+__all__ = ["JacobianDescentCallback"]

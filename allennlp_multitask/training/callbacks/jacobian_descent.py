@@ -1,0 +1,260 @@
+import logging
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+import torch
+import torch.distributed as dist
+from allennlp.common.checks import ConfigurationError
+from allennlp.training.callbacks import TrainerCallback
+from allennlp.training.callbacks.backward import OnBackwardException
+from torch.nn.parallel import DistributedDataParallel
+
+from allennlp_multitask.models.multitask import MultiTaskModel
+from allennlp_multitask.training.jacobian_aggregators import build_aggregator
+from allennlp_multitask.training.metrics import GradientConflicts
+
+if TYPE_CHECKING:
+    from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@TrainerCallback.register("jacobian_descent")
+class JacobianDescentCallback(TrainerCallback):
+    """
+    Jacobian descent for a `MultiTaskModel` (TorchJD): instead of the gradient of the summed loss, the
+    backbone gets an aggregation of the tasks' gradients (e.g. UPGrad, which never goes against any of
+    them), while each head, and the loss weighting, get their ordinary gradients.
+
+    Each head's term of the loss (its loss as the model's `loss_weights` or loss weighting weighs it) is
+    one row of the Jacobian with respect to the backbone's trainable parameters, computed with TorchJD's
+    `jac` as its `mtl_backward` does (each term's gradient on the backbone's outputs, then all rows back
+    through the backbone at once), but with the heads' part in one pass over all terms, which may share
+    the op that gathers their rows. The rows of a step are the heads that had a loss in its batches: the
+    heads of a mixed batch (`task_heads`), and under gradient accumulation
+    (`num_gradient_accumulation_steps`) the heads of all the step's batches, each head's row summed over
+    its batches (and, like the loss, divided by the number of batches in the step). At the end of the
+    step, before the trainer rescales or clips gradients, the aggregator turns the rows into the
+    backbone's update, which is added to its gradient (that of a regularizer, if any). A step with a
+    single head's row has nothing to aggregate and trains as plain training does (said once in the log).
+    With the `"sum"` aggregator, training is plain training.
+
+    Under distributed training (AllenNLP's default DDP), the callback does DDP's gradient averaging
+    itself: each step, the rows and the other gradients are averaged across workers in one all-reduce,
+    so that every worker aggregates the same Jacobian and parameters stay identical. Workers must see
+    the same number of batches (AllenNLP's early stop of a worker that runs out of batches mid-step is
+    not supported).
+
+    Metrics (training, per epoch, through the model's `get_metrics`): `gradient_conflict_share`, the share
+    of steps with two or more task rows in which some pair conflicts (negative inner product), and
+    `gradient_cosine_mean`, the mean cosine of every pair of task rows (see `GradientConflicts`). They are
+    measured before aggregation, so `"sum"` gives them for plain training.
+
+    Needs the `jd` extra (`pip install "allennlp-multitask[jd]"`); CAGrad, FairGrad and Nash-MTL need the
+    `jd-full` extra. Not for mixed precision with gradient scaling, sharded models (FairScale), or with
+    another callback that does the backward pass.
+
+    Registered as a `TrainerCallback` with name "jacobian_descent".
+
+    # Parameters
+
+    serialization_dir : `str`
+        Given by the trainer.
+    aggregator : `Union[str, Dict[str, Any]]`, optional (default = `"upgrad"`)
+        A TorchJD aggregator by name, alone (`"upgrad"`) or with its options (`{"type": "cagrad", "c": 0.5}`):
+        `upgrad`, `aligned_mtl`, `cagrad` (`c` required), `config`, `dualproj`, `excess_mtl`, `fairgrad`
+        (`alpha` required), `graddrop`, `gradvac`, `imtl_g`, `mean`, `mgda`, `nash_mtl` (`n_tasks` required:
+        every step must then have that many rows), `pcd`, `pcgrad`, `random` or `sum`. Lists become tensors
+        (`pref_vector`). Rows come in the model's head order.
+    parallel_chunk_size : `int`, optional (default = `None`)
+        TorchJD's `parallel_chunk_size`: how many rows go back through the backbone at once (`None`: all,
+        with `torch.vmap`; `1`: one at a time, for modules `vmap` cannot handle).
+    """
+
+    def __init__(
+        self,
+        serialization_dir: str,
+        aggregator: Union[str, Dict[str, Any]] = "upgrad",
+        parallel_chunk_size: Optional[int] = None,
+    ) -> None:
+        super().__init__(serialization_dir)
+        self._aggregator = build_aggregator(aggregator)
+        if parallel_chunk_size is not None and parallel_chunk_size < 1:
+            raise ConfigurationError(
+                f"jacobian_descent: parallel_chunk_size must be a positive number of rows or null, got "
+                f"{parallel_chunk_size}."
+            )
+        self._parallel_chunk_size = parallel_chunk_size
+        self._conflicts = GradientConflicts()
+        self._shared: List[torch.nn.Parameter] = []
+        self._task_parameters: List[torch.nn.Parameter] = []
+        self._ddp: Optional[DistributedDataParallel] = None
+        # The step so far: each head's row, summed over the step's batches, and how many batches.
+        self._task_rows: Dict[str, torch.Tensor] = {}
+        self._batches = 0
+        self._said_single_task = False
+
+    def on_start(self, trainer: "GradientDescentTrainer", is_primary: bool = True, **kwargs: Any) -> None:
+        super().on_start(trainer, is_primary, **kwargs)
+        model = trainer.model
+        if not isinstance(model, MultiTaskModel):
+            raise ConfigurationError(
+                f"jacobian_descent needs a multitask model (type 'multitask'), not {type(model).__name__}."
+            )
+        if trainer._scaler is not None:
+            raise ConfigurationError("jacobian_descent does not support use_amp with grad_scaling.")
+        others = [
+            type(callback).__name__
+            for callback in trainer._callbacks
+            if callback is not self and type(callback).on_backward is not TrainerCallback.on_backward
+        ]
+        if others:
+            raise ConfigurationError(f"jacobian_descent does the backward pass, which callback(s) {others} do too.")
+        self._shared = [parameter for parameter in model.backbone.parameters() if parameter.requires_grad]
+        if not self._shared:
+            raise ConfigurationError("jacobian_descent: the backbone has no trainable parameters to aggregate for.")
+        shared = set(self._shared)
+        self._task_parameters = [p for p in model.parameters() if p.requires_grad and p not in shared]
+        self._ddp = self._take_over_gradient_averaging(trainer)
+        self._task_rows.clear()
+        self._batches = 0
+        self._conflicts.reset()
+        model.track_metric(self._conflicts)
+        # AllenNLP calls `on_backward` for each batch, but has no hook at the end of a step's batches.
+        # `rescale_gradients` is the first thing it does then, once per step, before clipping and the
+        # optimizer: the step's update is finished just before it.
+        finish_step, rescale_gradients = self._finish_step, trainer.rescale_gradients
+
+        def finish_step_then_rescale_gradients() -> Optional[float]:
+            finish_step(trainer)
+            return rescale_gradients()
+
+        trainer.rescale_gradients = finish_step_then_rescale_gradients  # type: ignore[method-assign]
+
+    @staticmethod
+    def _take_over_gradient_averaging(trainer: "GradientDescentTrainer") -> Optional[DistributedDataParallel]:
+        """Under distributed training, keeps DDP from averaging gradients in the backward pass."""
+        wrapped = trainer._ddp_wrapped_model
+        if wrapped is None:
+            return None
+        if not isinstance(wrapped.model, DistributedDataParallel):
+            raise ConfigurationError(
+                f"jacobian_descent supports PyTorch's DistributedDataParallel (AllenNLP's default "
+                f"ddp_accelerator), not {type(wrapped.model).__name__}."
+            )
+        # What `DistributedDataParallel.no_sync()` sets for the length of a `with` block, here for the
+        # whole training: DDP then neither expects a backward pass nor all-reduces in one.
+        wrapped.model.require_backward_grad_sync = False
+        return wrapped.model
+
+    def on_backward(
+        self,
+        trainer: "GradientDescentTrainer",
+        batch_outputs: Dict[str, torch.Tensor],
+        backward_called: bool,
+        **kwargs: Any,
+    ) -> bool:
+        from torchjd.autojac import jac
+
+        if backward_called:
+            raise OnBackwardException("jacobian_descent computes the gradients itself.")
+        model = trainer.model
+        terms = list(model.loss_terms(batch_outputs).items())
+        losses = [term for _, term in terms]
+        features = [
+            output
+            for output in model.backbone_outputs(batch_outputs).values()
+            if isinstance(output, torch.Tensor) and output.requires_grad
+        ]
+        # Heads and loss weighting: the ordinary gradient of the loss (parameters it does not reach keep none).
+        if self._task_parameters:
+            torch.autograd.backward(torch.stack(losses).sum(), inputs=self._task_parameters, retain_graph=True)
+        # The backbone: each term's gradient with respect to the backbone's outputs, then back through the
+        # backbone. TorchJD's `mtl_backward` would take the first step one task at a time, which frees the
+        # graph of the gather the model shares between heads of a mixed batch before the second task.
+        feature_jacobians = jac(losses, features, parallel_chunk_size=self._parallel_chunk_size)
+        jacobians = jac(
+            features, self._shared, jac_outputs=feature_jacobians, parallel_chunk_size=self._parallel_chunk_size
+        )
+        jacobian = torch.cat([parameter_jacobian.flatten(1) for parameter_jacobian in jacobians], dim=1)
+        for (head, _), row in zip(terms, jacobian):
+            self._task_rows[head] = row + self._task_rows[head] if head in self._task_rows else row
+        regularization_penalty = batch_outputs.get("reg_loss")
+        if regularization_penalty is not None:
+            regularization_penalty.backward()
+        self._batches += 1
+        return True
+
+    def _finish_step(self, trainer: "GradientDescentTrainer") -> None:
+        """Averages the step's rows and gradients over its batches (and workers), and aggregates the rows."""
+        from torchjd.aggregation import Sum
+
+        if not self._batches:
+            return
+        heads = [head for head in trainer.model.active_heads if head in self._task_rows]
+        jacobian = torch.stack([self._task_rows[head] for head in heads])
+        parameters = [parameter for parameter in trainer.model.parameters() if parameter.requires_grad]
+        if self._batches > 1:
+            jacobian /= self._batches
+            for parameter in parameters:
+                if parameter.grad is not None:
+                    parameter.grad /= self._batches
+        self._task_rows.clear()
+        self._batches = 0
+        if self._ddp is not None:
+            jacobian = _average_across_workers(jacobian, parameters)
+        if len(heads) > 1:
+            self._conflicts(jacobian @ jacobian.T)
+        else:
+            self._say_single_task_once(heads[0])
+        aggregator = self._aggregator if len(heads) > 1 else Sum()
+        try:
+            update = aggregator(jacobian)
+        except Exception as error:
+            raise RuntimeError(
+                f"jacobian_descent: aggregator {aggregator!r} failed on a step whose Jacobian has a row for "
+                f"each of heads {heads}: {error}"
+            ) from error
+        for parameter, part in zip(self._shared, update.split([p.numel() for p in self._shared])):
+            if parameter.grad is None:
+                parameter.grad = part.view_as(parameter).clone()
+            else:
+                parameter.grad += part.view_as(parameter)
+
+    def _say_single_task_once(self, head: str) -> None:
+        if not self._said_single_task:
+            self._said_single_task = True
+            logger.info(
+                "jacobian_descent: a step had the loss of head '%s' only: nothing to aggregate, so it trains "
+                "as plain training does (said once). A step sees several tasks in mixed batches (task_heads) "
+                "or over the batches of a step (num_gradient_accumulation_steps).",
+                head,
+            )
+
+    def on_end(
+        self,
+        trainer: "GradientDescentTrainer",
+        metrics: Optional[Dict[str, Any]] = None,
+        epoch: Optional[int] = None,
+        is_primary: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        vars(trainer).pop("rescale_gradients", None)
+        trainer.model.untrack_metric(self._conflicts)
+        if self._ddp is not None:
+            self._ddp.require_backward_grad_sync = True
+            self._ddp = None
+
+
+def _average_across_workers(jacobian: torch.Tensor, parameters: List[torch.nn.Parameter]) -> torch.Tensor:
+    """
+    Averages `jacobian` and the gradients of `parameters` across workers in one all-reduce, as DDP averages
+    gradients (a parameter without a gradient counts as zero, and gets one); returns the average Jacobian.
+    """
+    gradients = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
+    flat = torch.cat([jacobian.flatten(), *[gradient.flatten() for gradient in gradients]])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    average_jacobian, *average_gradients = flat.split([jacobian.numel(), *[g.numel() for g in gradients]])
+    for parameter, gradient in zip(parameters, average_gradients):
+        parameter.grad = gradient.view_as(parameter)
+    return average_jacobian.view_as(jacobian)

@@ -1,0 +1,164 @@
+"""
+The `jacobian_descent` trainer callback under AllenNLP's own trainer: the update the backbone gets, on
+constructed cases whose task gradients are known, and against plain training.
+"""
+import copy
+import json
+import logging
+from typing import Dict, List
+
+import pytest
+import torch
+from allennlp.commands.train import train_model_from_file
+from allennlp.common import Lazy
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Batch, Instance
+from torchjd.aggregation import UPGrad
+
+from allennlp_multitask import MultiTaskModel
+from allennlp_multitask.models import UncertaintyLossWeighting
+from tests.conftest import REPO_ROOT
+from tests.models.conll_example import conll_model, read_instances
+from tests.training.callbacks.trainer_setup import classifier_model, direction_model, instances, train
+
+# Head "a" pulls the backbone along (1, 0.1), "b" along (-1, 1): with a weighing 10, their gradients
+# conflict (inner product -9), and their sum (9, 2) goes against b's.
+DIRECTIONS = {"a": (1.0, 0.1, 0.0, 0.0), "b": (-1.0, 1.0, 0.0, 0.0)}
+WEIGHTS = {"a": 10.0}
+JACOBIAN_DESCENT_EXAMPLE = REPO_ROOT / "examples" / "conll_pos_ner_jacobian_descent.jsonnet"
+
+
+def backbone_vector(model: MultiTaskModel) -> torch.Tensor:
+    return torch.cat([parameter.detach().flatten() for parameter in model.backbone.parameters()])
+
+
+def backbone_update(model: MultiTaskModel, batches: List[Instance], **training) -> torch.Tensor:
+    """The gradient the backbone got in one step of SGD with learning rate 1: what the step subtracted."""
+    before = backbone_vector(model)
+    train(model, batches, **training)
+    return before - backbone_vector(model)
+
+
+def task_gradients(model: MultiTaskModel, batch: List[Instance], weights: Dict[str, float]) -> Dict[str, torch.Tensor]:
+    """Each head's weighted loss's gradient on the backbone, on `batch`, by plain autograd."""
+    tensors = Batch(batch)
+    tensors.index_instances(model.vocab)
+    outputs = model(**tensors.as_tensor_dict())
+    parameters = list(model.backbone.parameters())
+    gradients = {}
+    for head in DIRECTIONS:
+        loss = weights.get(head, 1.0) * outputs[f"{head}_loss"]
+        gradients[head] = torch.cat([g.flatten() for g in torch.autograd.grad(loss, parameters, retain_graph=True)])
+    return gradients
+
+
+def test_upgrad_moves_the_backbone_along_every_tasks_gradient_where_the_sum_goes_against_one():
+    batch = instances(["a", "b", "a", "b"])
+    gradients = task_gradients(direction_model(DIRECTIONS, loss_weights=WEIGHTS), batch, WEIGHTS)
+    assert float(gradients["a"] @ gradients["b"]) < 0
+
+    plain = backbone_update(direction_model(DIRECTIONS, loss_weights=WEIGHTS), batch, batch_size=4)
+    summed = backbone_update(
+        direction_model(DIRECTIONS, loss_weights=WEIGHTS), batch, batch_size=4, aggregator={"type": "sum"}
+    )
+    upgrad = backbone_update(
+        direction_model(DIRECTIONS, loss_weights=WEIGHTS), batch, batch_size=4, aggregator={"type": "upgrad"}
+    )
+
+    assert torch.allclose(summed, plain, atol=1e-6)
+    assert float(plain @ gradients["b"]) < 0
+    assert float(upgrad.norm()) > 0.1 * float(plain.norm())
+    for head, gradient in gradients.items():
+        assert float(upgrad @ gradient) >= -1e-5, head
+
+
+def test_every_step_reports_the_conflict_of_its_task_gradients_as_training_metrics():
+    batch = instances(["a", "b"] * 4)
+    gradients = task_gradients(direction_model(DIRECTIONS, loss_weights=WEIGHTS), batch[:2], WEIGHTS)
+    cosine = float(gradients["a"] @ gradients["b"] / (gradients["a"].norm() * gradients["b"].norm()))
+
+    metrics = train(direction_model(DIRECTIONS, loss_weights=WEIGHTS), batch, batch_size=2, aggregator={"type": "sum"})
+
+    # The direction heads' gradients do not change as the backbone trains: every step conflicts alike.
+    assert metrics["training_gradient_conflict_share"] == 1.0
+    assert metrics["training_gradient_cosine_mean"] == pytest.approx(cosine, abs=1e-6)
+
+
+def test_an_accumulation_step_has_one_row_per_task_summed_over_its_batches():
+    # Batches of one instance: a, b, a in one step. A row per batch would weigh a twice in UPGrad's
+    # mean of projected rows, and summing without dividing by the step's batches would triple the update.
+    batches = instances(["a", "b", "a"])
+    gradients = task_gradients(direction_model(DIRECTIONS), batches[:2], {})
+    expected = UPGrad()(torch.stack([2 * gradients["a"], gradients["b"]]) / 3)
+
+    update = backbone_update(
+        direction_model(DIRECTIONS), batches, batch_size=1, num_gradient_accumulation_steps=3, aggregator="upgrad"
+    )
+
+    assert torch.allclose(update, expected, atol=1e-6)
+
+
+def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumulation_and_a_regularizer():
+    # CoNLL sentences feed two heads (pos, ner), topic questions one; steps of two batches each see all
+    # three. Uncertainty weighting puts learnable parameters in each head's loss term.
+    model = conll_model({"model.regularizer": {"regexes": [[".*", {"type": "l2", "alpha": 0.01}]]}})
+    model._loss_weighting = UncertaintyLossWeighting(model.active_heads, initial_log_variance=0.5)
+    conll, topic = read_instances("conll"), read_instances("topic")
+    batches = conll[:4] + topic[:4] + conll[4:8] + topic[4:8]
+    options = {"batch_size": 4, "num_gradient_accumulation_steps": 2, "lr": 0.1}
+    plain, summed = copy.deepcopy(model), copy.deepcopy(model)
+
+    train(plain, batches, **options)
+    train(summed, batches, aggregator={"type": "sum"}, **options)
+
+    trained = dict(summed.named_parameters())
+    assert {name for name, _ in model.named_parameters()} == set(trained)
+    for name, parameter in plain.named_parameters():
+        assert torch.allclose(trained[name], parameter, atol=1e-6), name
+        if parameter.requires_grad:
+            assert not torch.equal(parameter, dict(model.named_parameters())[name]), name
+
+
+def test_a_step_with_one_task_trains_as_plain_training_and_says_so_once(caplog):
+    batches = instances(["a", "b", "a", "b"])
+    plain, upgrad = classifier_model(), classifier_model()
+
+    train(plain, batches, batch_size=1, lr=0.1)
+    with caplog.at_level(logging.INFO, logger="allennlp_multitask"):
+        metrics = train(upgrad, batches, batch_size=1, lr=0.1, aggregator={"type": "upgrad"})
+
+    for (name, parameter), trained in zip(plain.named_parameters(), upgrad.parameters()):
+        assert torch.allclose(trained, parameter, atol=1e-6), name
+    said = [record for record in caplog.records if "nothing to aggregate" in record.getMessage()]
+    assert len(said) == 1
+    assert "training_gradient_conflict_share" not in metrics
+
+
+def test_a_model_that_is_not_multitask_fails_before_training():
+    model = classifier_model()
+    with pytest.raises(ConfigurationError, match="needs a multitask model"):
+        train(model._heads["a"], instances(["a"]), batch_size=1, aggregator="upgrad")
+
+
+def test_heads_and_loss_weighting_get_their_ordinary_gradients():
+    batches = instances(["a", "b", "a"])
+    weighting = Lazy(UncertaintyLossWeighting)  # learnable log-variances in each head's loss term
+    plain, upgrad = classifier_model(loss_weighting=weighting), classifier_model(loss_weighting=weighting)
+
+    train(plain, batches, batch_size=3, lr=0.1)
+    train(upgrad, batches, batch_size=3, lr=0.1, aggregator={"type": "upgrad"})
+
+    trained = dict(upgrad.named_parameters())
+    for name, parameter in plain.named_parameters():
+        if not name.startswith("_backbone."):
+            assert torch.allclose(trained[name], parameter, atol=1e-6), name
+    assert not torch.allclose(backbone_vector(upgrad), backbone_vector(plain), atol=1e-4)
+
+
+def test_the_example_config_trains_with_allennlp_and_reports_gradient_conflicts(in_repo_root, tmp_path):
+    train_model_from_file(str(JACOBIAN_DESCENT_EXAMPLE), str(tmp_path), overrides=json.dumps({"trainer.num_epochs": 1}))
+    for metrics_file in ["metrics.json", "metrics_epoch_0.json"]:
+        metrics = json.loads((tmp_path / metrics_file).read_text())
+        assert 0.0 <= metrics["training_gradient_conflict_share"] <= 1.0, metrics_file
+        assert -1.0 <= metrics["training_gradient_cosine_mean"] <= 1.0, metrics_file
+        assert "validation_gradient_conflict_share" not in metrics

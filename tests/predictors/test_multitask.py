@@ -110,11 +110,17 @@ def test_input_lines_that_are_no_json_objects_are_shown(example_predictor, line,
     assert message in str(error.value)
 
 
-def test_an_empty_sentence_alone_predicts_as_in_a_batch(example_predictor):
-    # Alone, its batch had no tokens at all, and AllenNLP's LSTM encoder raised IndexError.
-    empty = {"task": "sentiment", "sentence": ""}
-    alone = example_predictor.predict_json(empty)
-    assert_same_head_outputs(alone, example_predictor.predict_batch_json([EXAMPLE_INPUTS[0], empty])[1])
+@pytest.mark.parametrize("sentence", ["", "   "])
+@pytest.mark.parametrize("in_a_batch", [False, True])
+def test_an_empty_sentence_is_refused_naming_its_task_and_input(example_predictor, sentence, in_a_batch):
+    # Alone, AllenNLP's LSTM encoder raised IndexError; in a batch, it got a label from padding alone.
+    empty = {"task": "sentiment", "sentence": sentence}
+    message = r"JSON for task 'sentiment' makes no instance .*the text \('sentence'\) is empty"
+    with pytest.raises(ValueError, match=message):
+        if in_a_batch:
+            example_predictor.predict_batch_json([EXAMPLE_INPUTS[0], empty])
+        else:
+            example_predictor.predict_json(empty)
 
 
 def test_instance_without_task_is_named(example_predictor):

@@ -106,11 +106,14 @@ class LabeledTextJsonReader(DatasetReader):
     ) -> Instance:
         """
         An instance of `text`, with `label` when given. Raises `ValueError` for a text that is not a string
-        and a label that is not a string, an integer or a boolean.
+        or has no tokens (empty, or only spaces), and a label that is not a string, an integer or a boolean.
         """
         if not isinstance(text, str):
             raise ValueError(f"the text must be a string, got {type(text).__name__} {text!r}.")
-        fields: Dict[str, Field] = {self._text_key: TextField(self._tokenizer.tokenize(text))}
+        tokens = self._tokenizer.tokenize(text)
+        if not tokens:
+            raise ValueError(f"the text ('{self._text_key}') is empty: {text!r} has no tokens.")
+        fields: Dict[str, Field] = {self._text_key: TextField(tokens)}
         if label is not None:
             fields[self._label_key] = LabelField(self._label_name(label), label_namespace=self._label_namespace)
         return Instance(fields)

@@ -96,6 +96,11 @@ def sentiment_reader() -> LabeledTextJsonReader:
             r"data.jsonl:1: the text must be a string, got list \['good', 'film'\]",
             id="text not a string",
         ),
+        pytest.param(
+            ['{"sentence": "good", "sentiment": "pos"}', '{"sentence": "  ", "sentiment": "neg"}'],
+            r"data.jsonl:2: the text \('sentence'\) is empty: '  ' has no tokens",
+            id="empty text",
+        ),
     ],
 )
 def test_bad_lines_are_named_by_file_and_line(tmp_path, lines, message):

@@ -8,7 +8,13 @@ from allennlp.predictors import Predictor
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.metrics import Metric
 
-from allennlp_multitask.data import ConllTagsReader, LabeledTextJsonReader, MultiTaskDataLoader, TemperatureSampler
+from allennlp_multitask.data import (
+    ConllTagsReader,
+    LabeledTextJsonReader,
+    MultiTaskDataLoader,
+    MultiTaskDatasetReader,
+    TemperatureSampler,
+)
 from allennlp_multitask.models import (
     DynamicWeightAverage,
     LossWeighting,
@@ -36,6 +42,7 @@ def test_components_are_registered_under_their_config_names():
     assert Head.by_name("regression") is RegressionHead
     assert DatasetReader.by_name("labeled_text_json") is LabeledTextJsonReader
     assert DatasetReader.by_name("conll_tags") is ConllTagsReader
+    assert DatasetReader.by_name("multitask") is MultiTaskDatasetReader
     assert DataLoader.by_name("multitask") is MultiTaskDataLoader
     assert MultiTaskEpochSampler.by_name("temperature") is TemperatureSampler
     assert LossWeighting.by_name("static") is StaticLossWeighting

@@ -1,5 +1,11 @@
 from allennlp_multitask.data.data_loaders import MultiTaskDataLoader
-from allennlp_multitask.data.dataset_readers import ConllTagsReader, LabeledTextJsonReader
+from allennlp_multitask.data.dataset_readers import ConllTagsReader, LabeledTextJsonReader, MultiTaskDatasetReader
 from allennlp_multitask.data.samplers import TemperatureSampler
 
-__all__ = ["ConllTagsReader", "LabeledTextJsonReader", "MultiTaskDataLoader", "TemperatureSampler"]
+__all__ = [
+    "ConllTagsReader",
+    "LabeledTextJsonReader",
+    "MultiTaskDataLoader",
+    "MultiTaskDatasetReader",
+    "TemperatureSampler",
+]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from allennlp.commands.train import train_model_from_file
+from allennlp.common.checks import ConfigurationError
 
 from tests.commands.test_predict_evaluate import predict
 from tests.conftest import EXAMPLE_CONFIG
@@ -48,3 +49,11 @@ def test_a_prediction_input_that_is_not_json_is_shown(example_archive, tmp_path,
     shown = re.escape("""'{"task": "topic", "sentence": "b",}'""")
     with pytest.raises(ValueError, match=rf"Input line is not JSON \(.*\): {shown}"):
         predict(example_archive, str(inputs), tmp_path / "out.jsonl", monkeypatch=monkeypatch)
+
+
+def test_an_unknown_multitask_head_names_the_known_tasks(example_archive, in_repo_root, tmp_path, monkeypatch):
+    # AllenNLP's reader raised a bare KeyError: 'topc'.
+    message = r"no task 'topc' \(--multitask-head\); known tasks: \['sentiment', 'topic'\]"
+    with pytest.raises(ConfigurationError, match=message):
+        predict(example_archive, "examples/data/topic_validation.jsonl", tmp_path / "out.jsonl",
+                "--use-dataset-reader", "--multitask-head", "topc", monkeypatch=monkeypatch)

@@ -3,6 +3,7 @@ TorchJD's aggregators by the names that a `jacobian_descent` callback's configur
 an optional dependency (the `jd` extra): nothing here imports it until an aggregator is built.
 """
 import importlib
+import importlib.metadata
 import inspect
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Union
 
@@ -46,8 +47,23 @@ UNFIT: Dict[str, str] = {
 # Constructor arguments that take Python objects, which a configuration cannot give.
 _NOT_CONFIGURABLE = {"self", "projector", "f"}
 
-INSTALL_JD = 'pip install "allennlp-multitask[jd]"'
-INSTALL_JD_FULL = 'pip install "allennlp-multitask[jd-full]"'
+
+
+def install_hint(extra: str) -> str:
+    """How to install our optional `extra`, for each way of installing us (README, "Use it in your own project")."""
+    # What the extra needs besides ourselves, as our package metadata (pyproject.toml) declares it.
+    marker = f'extra == "{extra}"'
+    needs = [
+        requirement.split(";")[0].strip()
+        for requirement in importlib.metadata.requires("allennlp-multitask") or []
+        if marker in requirement and not requirement.startswith("allennlp-multitask")
+    ]
+    return (
+        f'install allennlp-multitask\'s "{extra}" extra: `uv sync --extra {extra}` in its checkout, '
+        f'`uv add "allennlp-multitask[{extra}] @ /path/to/allennlp_multitask-<version>-py3-none-any.whl"` in a '
+        f"uv project, or `pip install {' '.join(repr(need) for need in needs)}`."
+    )
+
 # The aggregators whose solvers (cvxpy, ecos, scipy) only the `jd-full` extra installs.
 _NEED_JD_FULL = {"cagrad", "fairgrad", "nash_mtl"}
 
@@ -78,7 +94,7 @@ def build_aggregator(config: Union[str, Mapping[str, Any]]) -> "Aggregator":
         aggregation = importlib.import_module("torchjd.aggregation")
     except ImportError as error:
         raise ConfigurationError(
-            f"jacobian_descent needs TorchJD, which is not installed ({error}): {INSTALL_JD}"
+            f"jacobian_descent needs TorchJD, which is not installed ({error}): {install_hint('jd')}"
         ) from error
     aggregator_class = getattr(aggregation, AGGREGATORS[name])
     parameters = inspect.signature(aggregator_class).parameters
@@ -95,7 +111,7 @@ def build_aggregator(config: Union[str, Mapping[str, Any]]) -> "Aggregator":
         }
         return aggregator_class(**arguments)
     except ImportError as error:
-        install = INSTALL_JD_FULL if name in _NEED_JD_FULL else INSTALL_JD
+        install = install_hint("jd-full" if name in _NEED_JD_FULL else "jd")
         raise ConfigurationError(
             f'jacobian_descent: aggregator "{name}" needs a solver that is not installed ({error}): {install}'
         ) from error

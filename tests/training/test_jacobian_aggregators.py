@@ -67,7 +67,13 @@ def test_a_parallel_chunk_size_below_one_fails_at_construction():
 
 def test_without_torchjd_construction_fails_naming_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchjd.aggregation", None)
-    with pytest.raises(ConfigurationError, match=r'needs TorchJD, .*pip install "allennlp-multitask\[jd\]"'):
+    # Each of the README's ways to install us: our checkout, a uv project, plain pip (pyproject.toml's spec).
+    message = (
+        r"needs TorchJD, .*`uv sync --extra jd` in its checkout, "
+        r'`uv add "allennlp-multitask\[jd\] @ /path/to/allennlp_multitask-<version>-py3-none-any.whl"` in a uv '
+        r"project, or `pip install 'torchjd\[quadprog-projector\]<0.19,>=0.18'`"
+    )
+    with pytest.raises(ConfigurationError, match=message):
         build_aggregator({"type": "upgrad"})
 
 
@@ -77,6 +83,6 @@ def test_without_torchjd_construction_fails_naming_the_extra_to_install(monkeypa
 )
 def test_without_an_aggregators_solver_construction_fails_naming_the_extra(monkeypatch, solver, config, extra):
     monkeypatch.setitem(sys.modules, solver, None)  # what `find_spec` reports for a package not installed
-    message = rf'"{config["type"]}" needs a solver .*allennlp-multitask\[{extra}\]"'
+    message = rf'"{config["type"]}" needs a solver .*uv sync --extra {extra}`.*"allennlp-multitask\[{extra}\] @ '
     with pytest.raises(ConfigurationError, match=message):
         build_aggregator(config)

@@ -1,0 +1,3 @@
+from allennlp_multitask.training import optimizers
+
+__all__ = ["optimizers"]

@@ -14,6 +14,7 @@ The fast implementations compute the same update in a different order of floatin
 (measured in the README's Performance section), so runs are reproducible with either setting but not
 bit-identical across settings.
 """
+
 import inspect
 from typing import Any, Dict, List, Optional, Tuple, Type
 

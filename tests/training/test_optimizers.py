@@ -1,4 +1,5 @@
 """AllenNLP's optimizer names, re-registered: same updates as AllenNLP's for existing configs; fast ones on demand."""
+
 import copy
 from typing import Any, Dict, List
 

@@ -9,14 +9,19 @@ instance read; the command's work is unchanged.
 - vocabulary: `Vocabulary.from_instances`, less the reading inside it;
 - indexing: the data loaders' `index_with`; epoch: `_train_epoch`; validation: `_validation_loss`;
 - archive: `archive_model`, after which the phases are written out.
+
+With $PHASE_PROBE_ALLENNLP_LOADER set, it also puts AllenNLP's own multitask data loader back under
+"multitask", in place of ours (which reads and indexes with the garbage collector paused): the "before".
 """
 
 import functools
+import os
 from typing import Any, Callable, Iterator
 
 from allennlp.commands import train
 from allennlp.data import Vocabulary
-from allennlp.data.data_loaders import MultiProcessDataLoader
+from allennlp.data.data_loaders import DataLoader, MultiProcessDataLoader
+from allennlp.data.data_loaders.multitask_data_loader import MultiTaskDataLoader
 from allennlp.training import GradientDescentTrainer
 from phase_clock import PhaseClock, now
 
@@ -76,3 +81,5 @@ Vocabulary.from_instances = classmethod(functools.wraps(Vocabulary.from_instance
 GradientDescentTrainer._train_epoch = timed("epoch", GradientDescentTrainer._train_epoch)
 GradientDescentTrainer._validation_loss = timed("validation", GradientDescentTrainer._validation_loss)
 train.archive_model = functools.wraps(ORIGINAL["archive_model"])(archive_model)
+if os.environ.get("PHASE_PROBE_ALLENNLP_LOADER"):
+    DataLoader.register("multitask", exist_ok=True)(MultiTaskDataLoader)

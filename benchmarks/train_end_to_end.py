@@ -44,8 +44,11 @@ MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "42949
 VARIANTS: Dict[str, Dict[str, Any]] = {
     "default": {"optimizer": {}, "environment": {}},
     "fused": {"optimizer": {"fused": True}, "environment": {}},
+    # `allennlp train` only, with AllenNLP's multitask data loader in place of ours.
+    "fused, AllenNLP's loader": {"optimizer": {"fused": True}, "environment": {"PHASE_PROBE_ALLENNLP_LOADER": "1"}},
     "fused, malloc": {"optimizer": {"fused": True}, "environment": MALLOC},
 }
+ALLENNLP_ONLY = {"fused, AllenNLP's loader"}
 NUM_LABELS = 4
 
 
@@ -134,6 +137,10 @@ def run_once(program: str, config: Path, run_dir: Path, environment: Dict[str, s
     return {"total": totals, "phases": phases, "training_loss": loss}
 
 
+def programs_of(variant: str) -> Sequence[str]:
+    return PROGRAMS[:1] if variant in ALLENNLP_ONLY else PROGRAMS
+
+
 def min_median(values: Sequence[float]) -> str:
     return f"{min(values):.2f} / {statistics.median(values):.2f}"
 
@@ -144,8 +151,9 @@ def print_report(results: Dict[str, Dict[str, List[Dict[str, Any]]]], clock: str
     for variant, programs in results.items():
         for program, runs in programs.items():
             totals = [run["total"][clock] for run in runs]
-            plain = [run["total"][clock] for run in programs["plain"]]
-            row = [variant, program, min_median(totals), f"{statistics.median(totals) / statistics.median(plain):.3f}"]
+            plain = [run["total"][clock] for run in programs.get("plain", [])]
+            same = f"{statistics.median(totals) / statistics.median(plain):.3f}" if plain else "-"
+            row = [variant, program, min_median(totals), same]
             default = f"{statistics.median(totals) / statistics.median(plain_default):.3f}" if plain_default else "-"
             rows.append([*row, default, f"{statistics.median(run['training_loss'] for run in runs):.6f}"])
     header = ["variant", "program", f"whole command, {clock} s (min / median)", "÷ plain", "÷ plain default", "loss"]
@@ -183,8 +191,8 @@ def main(argv: Sequence[str] = ()) -> None:
         for variant in args.variants:
             config = directory / f"{variant.replace(', ', '_')}.json"
             config.write_text(json.dumps(allennlp_config(paths, VARIANTS[variant]["optimizer"]), indent=2))
-            jobs += [(variant, program, config) for program in PROGRAMS]
-        results: Dict[str, Dict[str, List[Dict[str, Any]]]] = {v: {p: [] for p in PROGRAMS} for v in args.variants}
+            jobs += [(variant, program, config) for program in programs_of(variant)]
+        results = {variant: {program: [] for program in programs_of(variant)} for variant in args.variants}
         shuffle = random.Random(args.seed).shuffle
         for round_index in range(args.runs):
             shuffle(jobs)

@@ -73,7 +73,7 @@ local encoded_dim = 2 * hidden_dim;
     },
   },
   "trainer": {
-    "optimizer": {"type": "adam", "lr": 0.03},
+    "optimizer": {"type": "adam", "lr": 0.03, "fused": true},
     "num_epochs": 6,
     "validation_metric": "+ner_f1-measure-overall",
   },

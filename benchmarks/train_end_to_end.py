@@ -8,15 +8,19 @@ validation; random words of a Zipf-like vocabulary, 5 to 30 of them), JSON lines
 shuffling; an embedding (128) and bidirectional LSTM (2 x 64) backbone with AllenNLP classifier heads;
 Adam; one epoch and a validation pass; then the model archive.
 
-Each variant runs both programs: "default" (Adam as configs have it), "fused" (`"fused": true`, torch's
-fused Adam) and "fused, malloc" (fused, with glibc's allocator told to keep freed memory rather than
-return it to the system, which spares page faults; see the README). Each round runs every program of
-every variant once, in a shuffled order. The tables give min / median over rounds of each program's
-whole-command time, the ratio of `allennlp train` to the plain script (medians), and each phase:
-start-up (spawn to first stamp: interpreter, imports, parsing), reading, vocabulary, indexing, epoch,
-validation, archive, exit (last stamp to the process's end) and other (the rest: building the model,
-trainer and data loaders, AllenNLP's checkpoint, metrics files). Phases come from benchmarks/phase_clock.py;
-`allennlp train` is stamped by benchmarks/phase_probe.py, loaded with `--include-package`.
+Variants: "default" (Adam as configs have it), "fused" (`"fused": true`, torch's fused Adam), "fused,
+AllenNLP's loader" (`allennlp train` only, with AllenNLP's multitask data loader instead of ours, which
+reads and indexes with the garbage collector paused: the "before") and "fused, malloc" (fused, with glibc's
+allocator told to keep freed memory rather than return it to the system, which spares page faults; see
+the README). Each round runs every program of every variant once, in a shuffled order.
+
+The tables give, over the rounds, min / median of each program's whole-command time; the ratios of
+medians to the plain script of the same variant and of the "default" variant; the training loss; and
+each phase: start-up (spawn to first stamp: interpreter, imports, parsing), reading, vocabulary, indexing,
+epoch, validation, archive, exit (last stamp to the process's end) and other (the rest: building the model,
+trainer and data loaders, AllenNLP's checkpoint and metrics files; for the plain script, mostly torch's
+first optimizer, which imports torch._dynamo). Phases come from benchmarks/phase_clock.py; `allennlp train`
+is stamped by benchmarks/phase_probe.py, loaded with `--include-package`.
 
     python benchmarks/train_end_to_end.py --sentences 20000 --runs 3
 """
@@ -26,6 +30,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -137,6 +142,11 @@ def run_once(program: str, config: Path, run_dir: Path, environment: Dict[str, s
     return {"total": totals, "phases": phases, "training_loss": loss}
 
 
+def slug(variant: str) -> str:
+    """A file name for a variant: its letters and digits, the rest as underscores."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", variant)
+
+
 def programs_of(variant: str) -> Sequence[str]:
     return PROGRAMS[:1] if variant in ALLENNLP_ONLY else PROGRAMS
 
@@ -189,7 +199,7 @@ def main(argv: Sequence[str] = ()) -> None:
         paths = write_data(directory, args.tasks, args.sentences, args.seed)
         jobs = []
         for variant in args.variants:
-            config = directory / f"{variant.replace(', ', '_')}.json"
+            config = directory / f"{slug(variant)}.json"
             config.write_text(json.dumps(allennlp_config(paths, VARIANTS[variant]["optimizer"]), indent=2))
             jobs += [(variant, program, config) for program in programs_of(variant)]
         results = {variant: {program: [] for program in programs_of(variant)} for variant in args.variants}
@@ -197,7 +207,7 @@ def main(argv: Sequence[str] = ()) -> None:
         for round_index in range(args.runs):
             shuffle(jobs)
             for variant, program, config in jobs:
-                run_dir = directory / f"round{round_index}" / variant.replace(", ", "_") / program
+                run_dir = directory / f"round{round_index}" / slug(variant) / program
                 run_dir.mkdir(parents=True)
                 job_environment = {**environment, **VARIANTS[variant]["environment"]}
                 results[variant][program].append(run_once(program, config, run_dir, job_environment))

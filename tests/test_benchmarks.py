@@ -22,7 +22,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
     threads = torch.get_num_threads()
     yield importlib.import_module
     torch.set_num_threads(threads)  # The scripts set one intra-op thread.
-    for name in ["workload", "routing_overhead", "routing_overhead_cuda", "predict_throughput"]:
+    for name in ["workload", "routing_overhead", "routing_overhead_cuda", "predict_throughput", "train_end_to_end"]:
         sys.modules.pop(name, None)
 
 
@@ -58,3 +58,15 @@ def test_prediction_throughput_compares_with_allennlps_predictor(benchmarks, cap
     assert [row[:2] for row in rows] == [["3", "128"], ["16", "32"]]
     for row in rows:
         assert row[6].startswith("fails (") and float(row[7]) < 1e-5, row  # AllenNLP's JSON; same probabilities.
+
+
+def test_end_to_end_benchmark_times_allennlp_train_and_the_plain_script_on_the_same_job(benchmarks, capsys):
+    benchmarks("train_end_to_end").main(["--sentences", "40", "--runs", "1", "--variants", "fused"])
+    totals_table, phases_table = capsys.readouterr().out.strip().split("\n\n")[-2:]
+    totals = table_rows(totals_table)
+    assert [row[:2] for row in totals] == [["fused", "allennlp"], ["fused", "plain"]]
+    # Same batches, model, seeds and fused Adam: the two programs' training losses agree.
+    assert float(totals[0][-1]) == pytest.approx(float(totals[1][-1]), rel=1e-5)
+    phases = table_rows(phases_table)
+    assert [row[:2] for row in phases] == [row[:2] for row in totals]
+    assert all(re.fullmatch(r"-?\d+\.\d\d / -?\d+\.\d\d", cell) for row in phases for cell in row[2:]), phases

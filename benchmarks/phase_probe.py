@@ -4,8 +4,8 @@ Stamps the phases of `allennlp train` for benchmarks/train_end_to_end.py, which 
 only, the AllenNLP functions where each phase happens. It adds two clock readings per call, and per
 instance read; the command's work is unchanged.
 
-- reading: inside the data loaders' first pass over their readers (AllenNLP reads while it counts the
-  vocabulary, so the two are told apart by timing each step of that pass);
+- reading: inside each task loader's first pass over its reader, step by step (a loader that keeps its
+  instances reads them as it is built; a lazy one, while the vocabulary is counted);
 - vocabulary: `Vocabulary.from_instances`, less the reading inside it;
 - indexing: the data loaders' `index_with`; epoch: `_train_epoch`; validation: `_validation_loss`;
 - archive: `archive_model`, after which the phases are written out.

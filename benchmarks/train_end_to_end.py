@@ -10,9 +10,9 @@ Adam; one epoch and a validation pass; then the model archive.
 
 Variants: "default" (Adam as configs have it), "fused" (`"fused": true`, torch's fused Adam), "fused,
 AllenNLP's loader" (`allennlp train` only, with AllenNLP's multitask data loader instead of ours, which
-reads and indexes with the garbage collector paused: the "before") and "fused, malloc" (fused, with glibc's
-allocator told to keep freed memory rather than return it to the system, which spares page faults; see
-the README). Each round runs every program of every variant once, in a shuffled order.
+reads and indexes with the garbage collector paused: the "before"), and "default, malloc" and "fused,
+malloc" (with glibc's allocator told to keep freed memory rather than return it to the system, which
+spares page faults; see the README). Each round runs every program of every variant once, in a shuffled order.
 
 The tables give, over the rounds, min / median of each program's whole-command time; the ratios of
 medians to the plain script of the same variant and of the "default" variant; the training loss; and
@@ -51,6 +51,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "fused": {"optimizer": {"fused": True}, "environment": {}},
     # `allennlp train` only, with AllenNLP's multitask data loader in place of ours.
     "fused, AllenNLP's loader": {"optimizer": {"fused": True}, "environment": {"PHASE_PROBE_ALLENNLP_LOADER": "1"}},
+    "default, malloc": {"optimizer": {}, "environment": MALLOC},
     "fused, malloc": {"optimizer": {"fused": True}, "environment": MALLOC},
 }
 ALLENNLP_ONLY = {"fused, AllenNLP's loader"}

@@ -2,7 +2,8 @@
 allennlp-multitask: a drop-in replacement for AllenNLP 2.10's multitask model, predictor and friends.
 
 Importing the package (`--include-package allennlp_multitask`, or a `.allennlp_plugins` file naming it)
-registers its components, replacing AllenNLP's `"multitask"` model and predictor.
+registers its components, replacing AllenNLP's `"multitask"` model and predictor, and its optimizers
+with ones that also accept torch's `"foreach"` and `"fused"` implementations.
 """
 from allennlp_multitask import commands, common, data, modules, predictors, training
 from allennlp_multitask.models import MultiTaskModel, get_forward_arguments

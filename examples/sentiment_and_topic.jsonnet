@@ -67,7 +67,7 @@ local reader(text_key, label_key) = {
     "loss_weights": {"sentiment": 1.0},
   },
   "trainer": {
-    "optimizer": {"type": "adam", "lr": 0.01},
+    "optimizer": {"type": "adam", "lr": 0.01, "fused": true},
     "num_epochs": 5,
     "validation_metric": "+topic_accuracy",
   },

@@ -22,7 +22,14 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
     threads = torch.get_num_threads()
     yield importlib.import_module
     torch.set_num_threads(threads)  # The scripts set one intra-op thread.
-    for name in ["workload", "routing_overhead", "routing_overhead_cuda", "predict_throughput", "jacobian_descent"]:
+    for name in [
+        "workload",
+        "routing_overhead",
+        "routing_overhead_cuda",
+        "predict_throughput",
+        "jacobian_descent",
+        "train_end_to_end",
+    ]:
         sys.modules.pop(name, None)
 
 
@@ -68,3 +75,15 @@ def test_jacobian_descent_benchmark_times_and_weighs_each_aggregator_against_pla
     for row in rows:
         assert re.fullmatch(r"\d+\.\d", row[1]) and re.fullmatch(r"\d+\.\d", row[5]), row  # plain: ms, MB
         assert all(re.fullmatch(r"\d+\.\d \(x\d+\.\d\d\)", cell) for cell in row[2:5] + row[6:]), row
+
+
+def test_end_to_end_benchmark_times_allennlp_train_and_the_plain_script_on_the_same_job(benchmarks, capsys):
+    benchmarks("train_end_to_end").main(["--sentences", "40", "--runs", "1", "--variants", "fused"])
+    totals_table, phases_table = capsys.readouterr().out.strip().split("\n\n")[-2:]
+    totals = table_rows(totals_table)
+    assert [row[:2] for row in totals] == [["fused", "allennlp"], ["fused", "plain"]]
+    # Same batches, model, seeds and fused Adam: the two programs' training losses agree.
+    assert float(totals[0][-1]) == pytest.approx(float(totals[1][-1]), rel=1e-5)
+    phases = table_rows(phases_table)
+    assert [row[:2] for row in phases] == [row[:2] for row in totals]
+    assert all(re.fullmatch(r"-?\d+\.\d\d / -?\d+\.\d\d", cell) for row in phases for cell in row[2:]), phases

@@ -1,3 +1,3 @@
-from allennlp_multitask.training import callbacks, metrics
+from allennlp_multitask.training import callbacks, metrics, optimizers
 
-__all__ = ["callbacks", "metrics"]
+__all__ = ["callbacks", "metrics", "optimizers"]

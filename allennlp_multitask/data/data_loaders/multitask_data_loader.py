@@ -1,4 +1,5 @@
 import gc
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
@@ -40,7 +41,7 @@ def check_data_paths(reader: MultiTaskDatasetReader, data_path: Any) -> None:
     between readers and data paths" otherwise).
     """
     tasks = sorted(reader.readers)
-    if not isinstance(data_path, dict):
+    if not isinstance(data_path, Mapping):  # A dict, or AllenNLP's `Params`.
         example = "{" + ", ".join(f'"{task}": "{task}.jsonl"' for task in tasks) + "}"
         raise ConfigurationError(
             f"The multitask data loader reads one file per task: give a JSON object of task names to files, "
@@ -50,7 +51,7 @@ def check_data_paths(reader: MultiTaskDatasetReader, data_path: Any) -> None:
     if missing or unknown:
         raise ConfigurationError(
             f"The multitask data loader needs a file for each task of the dataset reader, {tasks}: "
-            f"no file for {missing}, files for unknown tasks {unknown} (data paths: {data_path})."
+            f"no file for {missing}, files for unknown tasks {unknown}."
         )
 
 

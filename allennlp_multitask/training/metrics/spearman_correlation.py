@@ -34,16 +34,7 @@ class SpearmanCorrelation(AllenNlpSpearmanCorrelation):
         gold_labels: torch.Tensor,
         mask: Optional[torch.BoolTensor] = None,
     ) -> None:
-        """
-        # Parameters
-
-        predictions : `torch.Tensor`
-            Predictions of any shape; each element is one observation.
-        gold_labels : `torch.Tensor`
-            Gold values of the same shape.
-        mask : `torch.BoolTensor`, optional (default = `None`)
-            Of the same shape; elements where it is false are left out.
-        """
+        """Takes what `Covariance.__call__` takes: predictions, gold values of their shape, an optional mask."""
         predictions, gold_labels, mask = self.detach_tensors(predictions, gold_labels, mask)
         pairs = torch.stack([predictions.reshape(-1).double(), gold_labels.reshape(-1).double()], dim=1)
         if mask is not None:

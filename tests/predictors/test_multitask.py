@@ -100,14 +100,14 @@ def test_bad_json_is_named(example_predictor, json, message):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ('{"task": "topic", "sentence": "a",}\n', "Input line is not JSON (Expecting property name enclosed in double"),
-        ('["topic", "a"]\n', "Input line holds a JSON list, not an object: '[\"topic\", \"a\"]'"),
+        # Python's wording of the JSON error and its column vary between versions.
+        ('{"task": "topic", "sentence": "a",}\n', r"Input line is not JSON \([^)]+, column \d+\): '\{\"task\""),
+        ('["topic", "a"]\n', r"Input line holds a JSON list, not an object: '\[\"topic\", \"a\"\]'"),
     ],
 )
 def test_input_lines_that_are_no_json_objects_are_shown(example_predictor, line, message):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=message):
         example_predictor.load_line(line)
-    assert message in str(error.value)
 
 
 @pytest.mark.parametrize("sentence", ["", "   "])

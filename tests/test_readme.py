@@ -25,3 +25,14 @@ def test_commands_write_under_runs_and_each_to_its_own_files():
     files = [path for option, path in written if option in OUTPUT_OPTIONS]
     assert len(files) == len(set(files)), files
     assert "runs/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_commands_run_in_an_environment_that_has_allennlp():
+    # After the quick start, `allennlp`, `pytest` and the project's `python` live in .venv, not on the PATH:
+    # commands reach them through `uv run` (a user's own project activates its environment first).
+    bare = [
+        command
+        for command in readme_commands()
+        if re.match(r"\s*(allennlp|pytest)\b", command) or re.match(r"\s*python (?!-m venv)", command)
+    ]
+    assert bare == []

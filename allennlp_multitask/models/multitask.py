@@ -313,6 +313,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             )
 
     @property
+    def include_backbone_outputs(self) -> bool:
+        """Whether `forward`'s outputs hold the backbone's outputs besides the heads' (a constructor option)."""
+        return self._include_backbone_outputs
+
+    @property
     def backbone(self) -> Backbone:
         """The backbone, whose parameters every head shares."""
         return self._backbone

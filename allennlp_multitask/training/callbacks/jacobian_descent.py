@@ -100,6 +100,12 @@ class JacobianDescentCallback(TrainerCallback):
             raise ConfigurationError(
                 f"jacobian_descent needs a multitask model (type 'multitask'), not {type(model).__name__}."
             )
+        if not model.include_backbone_outputs:
+            raise ConfigurationError(
+                "jacobian_descent differentiates the heads' losses through the backbone's outputs, which the "
+                "model leaves out (include_backbone_outputs: false): train without that setting, and give it "
+                "when predicting (-o '{\"model.include_backbone_outputs\": false}')."
+            )
         if trainer._scaler is not None:
             raise ConfigurationError("jacobian_descent does not support use_amp with grad_scaling.")
         others = [

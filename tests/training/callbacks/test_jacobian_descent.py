@@ -140,6 +140,13 @@ def test_a_model_that_is_not_multitask_fails_before_training():
         train(model._heads["a"], instances(["a"]), batch_size=1, aggregator="upgrad")
 
 
+def test_a_model_leaving_out_the_backbones_outputs_fails_before_training():
+    # TorchJD said only "`outputs` cannot be empty", at the first step.
+    model = classifier_model(include_backbone_outputs=False)
+    with pytest.raises(ConfigurationError, match=r"leaves out \(include_backbone_outputs: false\)"):
+        train(model, instances(["a", "b"]), batch_size=2, aggregator="upgrad")
+
+
 def test_heads_and_loss_weighting_get_their_ordinary_gradients():
     batches = instances(["a", "b", "a"])
     weighting = Lazy(UncertaintyLossWeighting)  # learnable log-variances in each head's loss term

@@ -10,8 +10,10 @@ instance read; the command's work is unchanged.
 - indexing: the data loaders' `index_with`; epoch: `_train_epoch`; validation: `_validation_loss`;
 - archive: `archive_model`, after which the phases are written out.
 
-With $PHASE_PROBE_ALLENNLP_LOADER set, it also puts AllenNLP's own multitask data loader back under
-"multitask", in place of ours (which reads and indexes with the garbage collector paused): the "before".
+With $PHASE_PROBE_ALLENNLP_CLASSES set, it also puts AllenNLP's own multitask data loader back under
+"multitask" and AllenNLP's own `TrainModel` under "default", in place of ours: the "before" (ours read
+and index with the garbage collector paused, tensorise a batch at a time, and free the instances when
+training ends).
 """
 
 import functools
@@ -81,5 +83,6 @@ Vocabulary.from_instances = classmethod(functools.wraps(Vocabulary.from_instance
 GradientDescentTrainer._train_epoch = timed("epoch", GradientDescentTrainer._train_epoch)
 GradientDescentTrainer._validation_loss = timed("validation", GradientDescentTrainer._validation_loss)
 train.archive_model = functools.wraps(ORIGINAL["archive_model"])(archive_model)
-if os.environ.get("PHASE_PROBE_ALLENNLP_LOADER"):
+if os.environ.get("PHASE_PROBE_ALLENNLP_CLASSES"):
     DataLoader.register("multitask", exist_ok=True)(MultiTaskDataLoader)
+    train.TrainModel.register("default", constructor="from_partial_objects", exist_ok=True)(train.TrainModel)

@@ -1,10 +1,14 @@
 """Our `TrainModel`, which `allennlp train` builds from the whole configuration in each training worker."""
+import gc
 import json
 from pathlib import Path
 
 import pytest
 from allennlp.commands.train import TrainModel as AllenNlpTrainModel
+from allennlp.commands.train import train_model_from_file
 from allennlp.common import Params
+from allennlp.data import Instance
+from allennlp.training import GradientDescentTrainer, TrainerCallback
 from torch.multiprocessing import ProcessRaisedException
 
 from allennlp_multitask.commands import TrainModel
@@ -33,3 +37,36 @@ def test_evaluate_on_test_fails_under_distributed_training_before_training_namin
         on_two_workers(built_as_a_worker_does, with_evaluation, tmp_path, out_dir=tmp_path)
     # In a single process it is accepted.
     assert built_as_a_worker_does(0, with_evaluation, tmp_path)
+
+
+def live_instances() -> int:
+    """Instances the garbage collector tracks: alive, or unreachable and not yet collected."""
+    return sum(isinstance(candidate, Instance) for candidate in gc.get_objects())
+
+
+@TrainerCallback.register("test_collect_then_pause_the_collector")
+class CollectThenPauseTheCollector(TrainerCallback):
+    """Collects the garbage of building the model and trainer, then turns the collector off."""
+
+    def on_start(self, trainer: GradientDescentTrainer, is_primary: bool = True, **kwargs) -> None:
+        super().on_start(trainer, is_primary, **kwargs)
+        gc.collect()
+        gc.disable()
+
+
+def test_the_instances_are_freed_when_training_returns_not_at_the_next_full_collection(in_repo_root, tmp_path):
+    # AllenNLP's callbacks and trainer, and AllenNLP's multitask loader and its iterators, were reference
+    # cycles: every instance stayed in memory until the collector's next full pass (at exit for
+    # `allennlp train`, where that pass took 0.9 s for 66,000 sentences).
+    gc.collect()
+    before = live_instances()
+    enabled = gc.isenabled()
+    try:
+        trainer = {"num_epochs": 1, "callbacks": [{"type": "test_collect_then_pause_the_collector"}]}
+        overrides = json.dumps({"trainer": trainer})
+        train_model_from_file(str(EXAMPLE_CONFIG), str(tmp_path / "run"), overrides=overrides)
+        assert not gc.isenabled()  # Nothing collected since training started.
+        assert live_instances() == before
+    finally:
+        if enabled:
+            gc.enable()

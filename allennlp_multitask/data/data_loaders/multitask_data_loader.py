@@ -1,16 +1,20 @@
+import functools
 import gc
 from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from allennlp.common import Params
+from allennlp.common import Params, util
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Vocabulary
+from allennlp.data import TensorDict, Vocabulary
 from allennlp.data.data_loaders import DataLoader, MultiProcessDataLoader
 from allennlp.data.data_loaders import MultiTaskDataLoader as AllenNlpMultiTaskDataLoader
+from allennlp.data.data_loaders.multitask_data_loader import maybe_shuffle_instances
 from allennlp.data.dataset_readers import MultiTaskDatasetReader
+from allennlp.nn import util as nn_util
 
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.data.batch import Batch
 
 
 @contextmanager
@@ -58,7 +62,8 @@ def check_data_paths(reader: MultiTaskDatasetReader, data_path: Any) -> None:
 @replace_registration(DataLoader, "multitask")
 class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
     """
-    AllenNLP's multitask data loader, taking the same arguments, with three changes:
+    AllenNLP's multitask data loader, taking the same arguments and giving the same batches, with these
+    changes:
 
     - It takes a `batch_size`: given, it is the `scheduler`'s `batch_size` (for every task). `allennlp
       evaluate --batch-size N` sets the data loader's `batch_size`, which AllenNLP's loader refuses; here
@@ -73,6 +78,10 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
       collector paused, and indexes with it paused. The collector is on again (if it was on) when those
       calls return, and runs as usual from then on. Lazily read tasks are read during the epoch, as
       AllenNLP does, with the collector untouched.
+    - It makes each batch's tensors with our `Batch` (`allennlp_multitask.data.batch`), which gives what
+      AllenNLP's `Batch` gives, with less Python work per instance.
+    - It is not part of a reference cycle (AllenNLP's keeps itself through its per-task iterators), so
+      its instances are freed as soon as it is no longer used, not at the collector's next full pass.
 
     Registered as a `DataLoader` with name "multitask", replacing AllenNLP's registration.
 
@@ -91,6 +100,20 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
     def __init__(self, reader: MultiTaskDatasetReader, data_path: Dict[str, str], **kwargs: Any) -> None:
         check_data_paths(reader, data_path)
         super().__init__(reader, data_path, **kwargs)
+        # AllenNLP's iterators call a lambda that holds `self`: a reference cycle, which kept every
+        # instance alive until the collector's next full pass (at exit, after `allennlp train`).
+        self._iterators = {
+            key: util.cycle_iterator_function(functools.partial(maybe_shuffle_instances, loader, self._shuffle))
+            for key, loader in self._loaders.items()
+        }
+
+    def __iter__(self) -> Iterator[TensorDict]:
+        epoch_instances = self._get_instances_for_epoch()
+        device = -1 if self.cuda_device is None else self.cuda_device
+        return (
+            nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
+            for instances in self.scheduler.batch_instances(epoch_instances)
+        )
 
     @classmethod
     def from_params(  # type: ignore[override]

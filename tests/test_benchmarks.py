@@ -29,6 +29,9 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "predict_throughput",
         "jacobian_descent",
         "train_end_to_end",
+        "plain_train",
+        "phase_clock",
+        "step_page_faults",
     ]:
         sys.modules.pop(name, None)
 
@@ -87,3 +90,11 @@ def test_end_to_end_benchmark_times_allennlp_train_and_the_plain_script_on_the_s
     phases = table_rows(phases_table)
     assert [row[:2] for row in phases] == [row[:2] for row in totals]
     assert all(re.fullmatch(r"-?\d+\.\d\d / -?\d+\.\d\d", cell) for row in phases for cell in row[2:]), phases
+
+
+def test_page_fault_benchmark_steps_both_models_on_the_same_batches(benchmarks, capsys):
+    benchmarks("step_page_faults").main(["--sentences", "100", "--batches", "3", "--rounds", "2"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == ["allennlp", "plain"]
+    assert rows[1][2] == "1.000"
+    assert all(re.fullmatch(r"\d+\.\d+", cell) for row in rows for cell in row[1:]), rows

@@ -6,7 +6,7 @@ import torch
 from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import is_distributed
-from allennlp.data import Batch, Instance, Vocabulary
+from allennlp.data import Instance, Vocabulary
 from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.models.heads import Head
 from allennlp.models.model import Model
@@ -15,6 +15,7 @@ from allennlp.nn import InitializerApplicator, util
 from allennlp.training.metrics import Metric
 
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.data.batch import Batch
 from allennlp_multitask.models.configuration import (
     build_task_heads,
     check_component_keys,

@@ -1,5 +1,6 @@
 """Our multitask data loader reads and indexes with the garbage collector paused, and gives AllenNLP's batches."""
 import gc
+import weakref
 from typing import Dict, Iterable, List
 
 import pytest
@@ -125,3 +126,18 @@ def test_data_paths_that_are_not_one_file_per_task_name_the_tasks(data_path, mes
     readers = MultiTaskDatasetReader({"a": RecordingReader(), "b": RecordingReader()})
     with pytest.raises(ConfigurationError, match=message):
         MultiTaskDataLoader(reader=readers, data_path=data_path, scheduler=HomogeneousRoundRobinScheduler(batch_size=2))
+
+
+def test_a_loader_no_longer_used_is_freed_without_the_collector():
+    # AllenNLP's loader keeps itself through its per-task iterators, and with it every instance, until the
+    # collector's next full pass.
+    loader = make_loader(MultiTaskDataLoader, {"a": RecordingReader(), "b": RecordingReader()})
+    reference = weakref.ref(loader)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del loader
+        assert reference() is None
+    finally:
+        if enabled:
+            gc.enable()

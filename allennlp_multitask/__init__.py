@@ -5,6 +5,7 @@ Importing the package (`--include-package allennlp_multitask`, or a `.allennlp_p
 registers its components, replacing AllenNLP's `"multitask"` model and predictor, and its optimizers
 with ones that also accept torch's `"foreach"` and `"fused"` implementations.
 """
+import allennlp_multitask_compat  # noqa: F401  (first: AllenNLP's modules need its fixes as they load)
 from allennlp_multitask import commands, common, data, modules, predictors, training
 from allennlp_multitask.models import MultiTaskModel, get_forward_arguments
 

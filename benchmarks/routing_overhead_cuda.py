@@ -56,7 +56,7 @@ def save_random_bert(directory: Path, sizes: Dict[str, int], vocab_size: int) ->
     known = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
     words = [*known, *(f"w{i}" for i in range(vocab_size - len(known)))]
     (directory / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)
     BertConfig(vocab_size=vocab_size, max_position_embeddings=512, **sizes).save_pretrained(directory)
 
 

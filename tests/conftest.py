@@ -77,7 +77,7 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     words = ["the", "a", "film", "was", "great", "awful", "what", "is", "best", "oven", "pasta", "team", "good"]
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]]
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=16,

@@ -1,3 +1,3 @@
-from allennlp_multitask.common import process_group_exit, transformers_compat
+from allennlp_multitask.common import process_group_exit
 
-__all__ = ["process_group_exit", "transformers_compat"]
+__all__ = ["process_group_exit"]

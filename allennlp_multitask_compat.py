@@ -19,7 +19,11 @@ for each (tests/test_allennlp_multitask_compat.py) fails when it is removed.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+
+# Start-up stays cheap: annotation names are imported for type checkers only (not even collections.abc).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Fix:

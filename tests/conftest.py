@@ -10,6 +10,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import contextlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,22 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     BertModel(config).save_pretrained(directory)
     return directory
+
+
+def tracked_copy(destination: Path) -> Path:
+    """The checkout's files (those git tracks, where it is a git checkout), copied to `destination`."""
+    ignore = shutil.ignore_patterns(".git", ".venv*", "runs", "build", "dist", "*.egg-info", "__pycache__", ".*cache")
+    shutil.copytree(REPO_ROOT, destination, ignore=ignore)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Our wheel, built by `uv build` from a copy of the checkout (nothing is written into the repository)."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "uv is needed (the README's test command runs under `uv run`, which sets $UV)"
+    directory = tmp_path_factory.mktemp("wheel")
+    source = tracked_copy(directory / "checkout")
+    subprocess.run([uv, "build", "--wheel", "--out-dir", str(directory / "dist"), str(source)], check=True)
+    (wheel,) = (directory / "dist").glob("allennlp_multitask-*.whl")
+    return wheel

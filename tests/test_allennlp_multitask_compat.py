@@ -1,4 +1,82 @@
+"""
+allennlp_multitask_compat: AllenNLP 2.10.1 imports and works on the locked Hugging Face stack, without our
+package being imported, through the start-up file installed with the project (editable here; the wheel in
+test_own_project.py and below); each fix has a test that fails without it on the releases that need it.
+"""
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import torch
+from allennlp.data import Token, Vocabulary
+from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
+from allennlp.training.optimizers import Optimizer
+
+import allennlp_multitask_compat
+
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def python(code: str, executable: str = sys.executable) -> str:
+    done = subprocess.run([executable, "-c", code], capture_output=True, text=True, env=OFFLINE)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_allennlp_and_all_its_commands_import_in_a_process_that_never_imports_our_package():
+    printed = python(
+        "import sys, allennlp.commands, allennlp.training.optimizers as optimizers\n"
+        "print(optimizers.HuggingfaceAdamWOptimizer.__mro__[2].__name__, 'allennlp_multitask' in sys.modules)"
+    )
+    assert printed.split() == ["AdamW", "False"]
+
+
+def test_start_up_imports_nothing_but_the_finder_and_applies_nothing_until_allennlp_loads():
+    printed = python(
+        "import sys, json, email.parser\n"
+        "finder = next(f for f in sys.meta_path if type(f).__name__ == 'CompatFinder')\n"
+        "heavy = [m for m in ('typing', 'torch', 'transformers', 'huggingface_hub') if m in sys.modules]\n"
+        "from importlib.machinery import PathFinder\n"
+        "print(sys.meta_path.index(finder) < sys.meta_path.index(PathFinder), len(finder.pending), heavy)"
+    )
+    assert printed.split(maxsplit=2) == ["True", str(len(allennlp_multitask_compat.FIXES)), "[]\n"]
+
+
+def test_every_fix_says_why_and_names_a_module_of_allennlp():
+    for module, fix in allennlp_multitask_compat.FIXES.items():
+        assert module.startswith("allennlp."), module
+        assert len(fix.reason) > 80 and (fix.before or fix.after), module
+
+
+def test_the_hub_names_allennlp_imports_exist_and_push_to_hf_explains_what_to_do_instead(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    import huggingface_hub
+    from allennlp.common.push_to_hf import HfFolder, Repository
+
+    assert HfFolder.get_token() == huggingface_hub.get_token() == "hf_not_a_real_token"
+    if not hasattr(huggingface_hub.Repository, "git_pull"):  # huggingface-hub 1.0 and later
+        with pytest.raises(RuntimeError, match="hf upload"):
+            Repository("/tmp/nowhere", clone_from="user/model")
+
+
+@pytest.mark.parametrize("correct_bias", [True, False])
+def test_huggingface_adamw_builds_and_steps(correct_bias: bool):
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(3, 2))
+    before = weight.detach().clone()
+    optimizer = Optimizer.by_name("huggingface_adamw")(
+        [("weight", weight)], lr=0.1, weight_decay=0.01, correct_bias=correct_bias
+    )
+    weight.sum().backward()
+    optimizer.step()
+    first_step = 0.1 if correct_bias else 0.1 * (1 - 0.9) / (1 - 0.999) ** 0.5
+    # The first Adam step moves each weight by about lr (bias-corrected) against its gradient's sign.
+    moved = before - weight.detach()
+    assert torch.allclose(moved, torch.full_like(moved, first_step) + 0.1 * 0.01 * weight.detach(), rtol=1e-3)
 
 
 def test_allennlps_transformer_tokenizer_loads_and_adds_special_tokens(tiny_bert_dir):
@@ -6,3 +84,33 @@ def test_allennlps_transformer_tokenizer_loads_and_adds_special_tokens(tiny_bert
     assert [token.text for token in tokenizer.tokenize("the film was great")] == [
         "[CLS]", "the", "film", "was", "great", "[SEP]"
     ]
+
+
+def test_the_indexer_puts_special_tokens_around_every_max_length_segment(tiny_bert_dir):
+    tokenizer = PretrainedTransformerTokenizer(str(tiny_bert_dir))
+    indexer = PretrainedTransformerIndexer(str(tiny_bert_dir), max_length=4)
+    tokens = tokenizer.tokenize("the film was great what a film")
+    ids = indexer.tokens_to_indices(tokens, Vocabulary())["token_ids"]
+    texts = tokenizer.tokenizer.convert_ids_to_tokens(ids)
+    assert texts == [
+        "[CLS]", "the", "film", "[SEP]", "[CLS]", "was", "great", "[SEP]",
+        "[CLS]", "what", "a", "[SEP]", "[CLS]", "film", "[SEP]",
+    ]
+    assert all(isinstance(token, Token) for token in tokens)
+
+
+def test_a_wheel_installed_by_pip_applies_the_fixes_at_start_up(built_wheel: Path, tmp_path: Path):
+    environment = tmp_path / "pip-env"
+    venv.create(environment, with_pip=True)
+    pip_python = str(environment / "bin" / "python")
+    subprocess.run([pip_python, "-m", "pip", "install", "-q", "--no-deps", str(built_wheel)], check=True, env=OFFLINE)
+    # Everything else comes from this environment's site-packages, added after the new one's, whose .pth
+    # files are not run: only the wheel's start-up file can apply the fixes.
+    site_packages = next((environment / "lib").glob("python3.*/site-packages"))
+    (site_packages / "zz_test_environment.pth").write_text(torch.__file__.rsplit("/torch/", 1)[0] + "\n")
+    printed = python(
+        "import sys, allennlp.commands, allennlp_multitask_compat\n"
+        "print(allennlp_multitask_compat.__file__.startswith(sys.prefix), 'allennlp_multitask' in sys.modules)",
+        pip_python,
+    )
+    assert printed.split() == ["True", "False"]

@@ -12,7 +12,12 @@ EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.jsonnet"))
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=[path.stem for path in EXAMPLES])
-def test_example_trains_one_epoch_with_metrics_for_every_head(config: Path, tmp_path: Path, in_repo_root):
+def test_example_trains_one_epoch_with_metrics_for_every_head(
+    config: Path, tmp_path: Path, in_repo_root, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The transformer example reads its model from the environment: here a tiny BERT saved on disk.
+    monkeypatch.setenv("TRANSFORMER_MODEL", str(tiny_bert_dir))
+    monkeypatch.setenv("TRANSFORMER_HIDDEN_SIZE", "16")
     train_model_from_file(str(config), str(tmp_path), overrides=json.dumps({"trainer.num_epochs": 1}))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for head in Params.from_file(str(config))["model"]["heads"]:

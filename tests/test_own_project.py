@@ -3,7 +3,9 @@ A user's own project, outside the repository, as the README's "Use it in your ow
 our wheel is built from a copy of the checkout, a new uv project on the newest Python found takes the
 README's `[tool.uv]` lines and `uv add`s the wheel, then the bundled example trains and predicts there
 (`examples/train_and_predict.sh`) and `allennlp evaluate` reads the archive through `.allennlp_plugins`.
-Nothing is written into the repository. Slow (a new environment), but uv's cache is shared.
+A second project also depends on today's Hugging Face tools and fine-tunes the transformer example on an
+architecture that transformers 4.49 lacks. Nothing is written into the repository. Slow (a new
+environment each), but uv's cache is shared.
 """
 import json
 import os
@@ -12,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from tests.conftest import REPO_ROOT
 
@@ -48,40 +50,36 @@ def git_status() -> Optional[str]:
     ).stdout
 
 
-def tracked_copy(destination: Path) -> Path:
-    """The checkout's files (those git tracks, where it is a git checkout), copied to `destination`."""
-    ignore = shutil.ignore_patterns(".git", ".venv*", "runs", "build", "dist", "*.egg-info", "__pycache__", ".*cache")
-    shutil.copytree(REPO_ROOT, destination, ignore=ignore)
-    return destination
-
-
 def run(command: List[str], cwd: Path, env: Dict[str, str]) -> str:
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     return done.stdout
 
 
-def test_a_new_uv_project_installs_the_wheel_and_trains_evaluates_and_predicts(tmp_path: Path):
+def users_project(directory: Path, requirements: List[str]) -> Tuple[str, Dict[str, str]]:
+    """
+    A new uv project in `directory` with the README's `[tool.uv]` lines, `uv add`ing `requirements`, and
+    the bundled examples copied in. Returns uv and the environment the user's commands run with.
+    """
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed (the README's test command runs under `uv run`, which sets $UV)"
-    python = newest_python()
-    status_before = git_status()
     # The user's processes know nothing of ours: no active environment, project or interpreter settings.
     ours = ("VIRTUAL_ENV", "UV_PROJECT", "UV_PYTHON", "PYTHONPATH")
     env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
-    env.update(UV_PYTHON=python, OMP_NUM_THREADS="1")
-
-    source = tracked_copy(tmp_path / "checkout")
-    run([uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(source)], tmp_path, env)
-    (wheel,) = (tmp_path / "dist").glob("allennlp_multitask-*.whl")
-
-    project = tmp_path / "my-project"
-    project.mkdir()
-    run([uv, "init", "--bare", "--name", "my-project"], project, env)
-    with (project / "pyproject.toml").open("a") as pyproject:
+    env.update(UV_PYTHON=newest_python(), OMP_NUM_THREADS="1")
+    directory.mkdir()
+    run([uv, "init", "--bare", "--name", directory.name], directory, env)
+    with (directory / "pyproject.toml").open("a") as pyproject:
         pyproject.write("\n" + readme_uv_recipe())
-    run([uv, "add", str(wheel)], project, env)
-    shutil.copytree(REPO_ROOT / "examples", project / "examples")
+    run([uv, "add", *requirements], directory, env)
+    shutil.copytree(REPO_ROOT / "examples", directory / "examples")
+    return uv, env
+
+
+def test_a_new_uv_project_installs_the_wheel_and_trains_evaluates_and_predicts(tmp_path: Path, built_wheel: Path):
+    status_before = git_status()
+    project = tmp_path / "my-project"
+    uv, env = users_project(project, [str(built_wheel)])
 
     where = run([uv, "run", "python", "-c", "import allennlp_multitask as m; print(m.__file__)"], project, env)
     assert str(project / ".venv") in where and str(REPO_ROOT) not in where, where
@@ -100,4 +98,53 @@ def test_a_new_uv_project_installs_the_wheel_and_trains_evaluates_and_predicts(t
     metrics = json.loads((project / "runs" / "metrics.json").read_text())
     assert 0.0 <= metrics["sentiment_accuracy"] <= 1.0 and 0.0 <= metrics["topic_accuracy"] <= 1.0, metrics
 
+    assert git_status() == status_before, "the test wrote into the repository"
+
+
+# A tiny random-init GTE (new in transformers 5) with a WordPiece vocabulary of the examples' words, saved
+# by the user's own environment as a fine-tuned model would be.
+SAVE_TINY_GTE = """
+import json, pathlib, sys
+from transformers import AutoModel, BertTokenizerFast, GteConfig
+directory = pathlib.Path(sys.argv[1])
+directory.mkdir(parents=True)
+words = sorted({word for path in pathlib.Path("examples/data").glob("*.jsonl") for line in path.open()
+                for value in json.loads(line).values() for word in str(value).split()})
+(directory / "vocab.txt").write_text("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\\n")
+BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)
+config = GteConfig(vocab_size=len(words) + 5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=32, max_position_embeddings=64)
+AutoModel.from_config(config).save_pretrained(directory)
+"""
+
+VERSIONS = "import importlib.metadata as m; print(*(m.version(n) for n in ['transformers', 'huggingface-hub']))"
+
+
+def test_a_project_with_todays_hugging_face_tools_fine_tunes_a_transformer_4_49_lacks(
+    tmp_path: Path, built_wheel: Path
+):
+    status_before = git_status()
+    project = tmp_path / "hf-project"
+    tools = ["sentence-transformers", "peft", "datasets", "accelerate", "transformers>=5.20", "huggingface-hub>=2"]
+    uv, env = users_project(project, [str(built_wheel), *tools])
+    transformers_version, hub_version = run([uv, "run", "python", "-c", VERSIONS], project, env).split()
+    assert int(transformers_version.split(".")[0]) >= 5 and int(hub_version.split(".")[0]) >= 2
+    run([uv, "run", "python", "-c", "import sentence_transformers, peft, datasets, accelerate"], project, env)
+    run([uv, "run", "python", "-c", SAVE_TINY_GTE, "runs/tiny-gte"], project, env)
+
+    env.update(TRANSFORMER_MODEL="runs/tiny-gte", TRANSFORMER_HIDDEN_SIZE="16")
+    plugin = ["--include-package", "allennlp_multitask"]
+    config = "examples/transformer_sentiment_and_topic.jsonnet"
+    run([uv, "run", "allennlp", "train", config, "-s", "runs/gte", *plugin, "-o", '{"trainer.num_epochs": 2}'],
+        project, env)
+    data = {task: f"examples/data/{task}_validation.jsonl" for task in ["sentiment", "topic"]}
+    evaluate = ["allennlp", "evaluate", "runs/gte/model.tar.gz", json.dumps(data), "--output-file", "runs/metrics.json"]
+    run([uv, "run", *evaluate, *plugin], project, env)
+    metrics = json.loads((project / "runs" / "metrics.json").read_text())
+    assert 0.0 <= metrics["sentiment_accuracy"] <= 1.0 and 0.0 <= metrics["topic_accuracy"] <= 1.0, metrics
+    predict = ["allennlp", "predict", "runs/gte/model.tar.gz", "examples/data/predict_inputs.jsonl", "--silent"]
+    run([uv, "run", *predict, *plugin, "--output-file", "runs/predictions.jsonl"], project, env)
+    predictions = [json.loads(line) for line in (project / "runs" / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == len((project / "examples/data/predict_inputs.jsonl").read_text().splitlines())
+    assert all(any(key.endswith("_label") for key in output) for output in predictions)
     assert git_status() == status_before, "the test wrote into the repository"

@@ -5,14 +5,18 @@ AllenNLP 2.10 extracts model archives (`load_archive`, behind `allennlp predict`
 `"from_archive"` models and the `"pretrained"` initializer) with a bare `TarFile.extractall(tempdir)`: a
 member named `../../x` or `/x`, or one written through a symbolic link pointing outside, lands outside
 the temporary directory, a hard link to an outside file lets a later member overwrite that file, and the
-command goes on as if nothing happened. Importing this package makes `TarFile.extractall`, when given no
-`filter`, check every member with the standard library's `"data"` filter first (which would extract
-an absolute path inside, stripped of its `/`: those are refused too) and refuse the archive, naming it and
-the member, before writing anything; it then extracts with that filter, which also refuses
-what only shows once earlier members exist (a path through a link extracted before it). That covers
-`cached_path`'s extraction too (a vocabulary `.tar.gz`, `archive.tar.gz!member` paths), whose own check
-of each member (`check_tarfile`), run first, names no member for most of what it refuses, and is left
-to ours.
+command goes on as if nothing happened.
+
+Importing this package makes `TarFile.extractall`, when given no `filter`, check every member before
+writing any, and refuse the archive with `UnsafeArchiveError`, naming it and the member, if the standard
+library's `"data"` filter refuses one (a path or link leaving the directory, a link to an absolute path,
+a device, a FIFO) or one has an absolute path (which that filter would extract inside, stripped of its
+`/`). It then extracts with the filter, which also refuses what only shows once earlier members exist (a
+path through a link extracted before it). That covers `cached_path`'s extraction too (a vocabulary
+`.tar.gz`, `archive.tar.gz!member` paths); its own check of each member (`check_tarfile`), which runs first
+and names no member for most of what it refuses, is left to ours. (Zip archives it extracts with
+`zipfile`, which writes members with `..` or absolute paths inside, and no links.) The filters came with
+Python 3.11.4: on earlier 3.11 releases, importing this module raises `ImportError`.
 
 AllenNLP's `extracted_archive`, called by `load_archive` with `cleanup=False`, also left its temporary
 directory behind when extraction failed, as `load_archive` removes it only once it has its name. Ours
@@ -20,6 +24,7 @@ removes it then too.
 """
 import logging
 import os
+import platform
 import shutil
 import tarfile
 import tempfile
@@ -28,6 +33,12 @@ from typing import Callable, Iterable, Iterator, Optional, Union
 
 from allennlp.models import archival
 from cached_path import _cached_path
+
+if not hasattr(tarfile, "data_filter"):
+    raise ImportError(
+        "allennlp_multitask extracts archives with the tarfile extraction filters of Python 3.11.4 and later, "
+        f"which Python {platform.python_version()} lacks."
+    )
 
 logger = logging.getLogger(__name__)
 

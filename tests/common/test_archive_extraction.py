@@ -2,8 +2,9 @@
 Tampered model archives, opened the ways AllenNLP opens archives: each is refused with an error naming
 the archive and the member, and nothing is left outside (nor in the temporary directory).
 """
-import io
 import json
+import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from allennlp.nn.initializers import Initializer
 
 from allennlp_multitask.common.archive_extraction import UnsafeArchiveError
 from tests.commands.test_predict_evaluate import DATA, allennlp
+from tests.common.archives import copy_archive
 
 # A member: name, type, link target; "{outside}" stands for the directory that must stay untouched. Archives
 # are extracted two levels below `tmp_path` (a temporary directory in `tmp_path / "extract"`, or
@@ -49,16 +51,13 @@ TAMPERINGS: Dict[str, Tuple[str, List[Member]]] = {
 def tampered(genuine: Path, tampering: str, outside: Path, archive_file: Path) -> str:
     """Writes `genuine`'s members and then the tampering's to `archive_file`; returns the member to refuse."""
     refused, members = TAMPERINGS[tampering]
-    with tarfile.open(genuine) as source, tarfile.open(archive_file, "w:gz") as archive:
-        for member in source.getmembers():
-            archive.addfile(member, source.extractfile(member) if member.isfile() else None)
-        for name, kind, linkname in members:
-            member = tarfile.TarInfo(name.format(outside=outside))
-            member.type, member.linkname = kind, linkname.format(outside=outside)
-            member.devmajor, member.devminor = 1, 3  # /dev/null, for the character device
-            data = b"planted" if member.isreg() else b""
-            member.size = len(data)
-            archive.addfile(member, io.BytesIO(data))
+    added = []
+    for name, kind, linkname in members:
+        member = tarfile.TarInfo(name.format(outside=outside))
+        member.type, member.linkname = kind, linkname.format(outside=outside)
+        member.devmajor, member.devminor = 1, 3  # /dev/null, for the character device
+        added.append((member, b"planted" if member.isreg() else b""))
+    copy_archive(genuine, archive_file, added=added)
     return refused.format(outside=outside)
 
 
@@ -126,6 +125,21 @@ def test_a_genuine_archive_loads_and_leaves_no_temporary_directory(
     assert not list((tmp_path / "extract").iterdir())
 
 
+@pytest.mark.parametrize("damage", ["truncated", "config_without_a_model"])
+@pytest.mark.parametrize("entry_point", ["predict", "from_archive"])
+def test_the_temporary_directory_is_removed_when_loading_fails(
+    entry_point, damage, example_archive, outside, tmp_path, in_repo_root, monkeypatch
+):
+    archive = tmp_path / "archive" / "model.tar.gz"
+    if damage == "truncated":  # Extraction fails.
+        archive.write_bytes(example_archive.read_bytes()[:20_000])
+    else:  # Extraction succeeds, then building the model fails.
+        copy_archive(example_archive, archive, {"config.json": b"{}"})
+    with pytest.raises(Exception):  # noqa: B017  (whichever: the failure is not the point)
+        ENTRY_POINTS[entry_point](archive, monkeypatch)
+    assert not list((tmp_path / "extract").iterdir())
+
+
 def test_archives_are_checked_before_anything_is_written(example_archive, outside, tmp_path):
     archive = tmp_path / "archive" / "model.tar.gz"
     tampered(example_archive, "fifo", outside, archive)
@@ -140,3 +154,10 @@ def test_an_explicit_filter_is_left_to_the_caller(example_archive, outside, tmp_
     with tarfile.open(archive) as opened:
         opened.extractall(tmp_path / "extract", filter="tar")  # strips the leading "/"
     assert (tmp_path / "extract" / str(outside).lstrip("/") / "planted.txt").read_bytes() == b"planted"
+
+
+def test_importing_on_a_python_without_extraction_filters_says_so():
+    script = "import tarfile; del tarfile.data_filter; import allennlp_multitask"
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert finished.returncode != 0
+    assert "ImportError: allennlp_multitask extracts archives with the tarfile extraction filters" in finished.stderr

@@ -10,6 +10,7 @@ import torch
 
 from allennlp_multitask.common.weights_only_load import UnsafeCheckpointError
 from tests.commands.test_predict_evaluate import DATA, allennlp
+from tests.common.archives import copy_archive
 from tests.conftest import EXAMPLE_CONFIG
 
 
@@ -49,17 +50,12 @@ def test_an_archive_whose_weights_hold_code_is_refused_by_predict(
     environment, example_archive, in_repo_root, tmp_path, monkeypatch
 ):
     archive = tmp_path / "model.tar.gz"
-    with tarfile.open(example_archive) as genuine, tarfile.open(archive, "w:gz") as tampered:
-        for member in genuine.getmembers():
-            data = genuine.extractfile(member).read() if member.isfile() else b""
-            if member.name == "weights.th":
-                weights = torch.load(io.BytesIO(data))
-                weights["payload"] = Payload(tmp_path / "ran")
-                buffer = io.BytesIO()
-                torch.save(weights, buffer)
-                data = buffer.getvalue()
-                member.size = len(data)
-            tampered.addfile(member, io.BytesIO(data))
+    with tarfile.open(example_archive) as genuine:
+        weights = torch.load(genuine.extractfile("weights.th"))
+    weights["payload"] = Payload(tmp_path / "ran")
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    copy_archive(example_archive, archive, {"weights.th": buffer.getvalue()})
     with pytest.raises(UnsafeCheckpointError) as refusal:
         allennlp("predict", str(archive), DATA + "predict_inputs.jsonl", "--silent", monkeypatch=monkeypatch)
     assert_refused(refusal, "weights.th")

@@ -1,3 +1,3 @@
-from allennlp_multitask.common import process_group_exit
+from allennlp_multitask.common import archive_extraction, process_group_exit, weights_only_load
 
-__all__ = ["process_group_exit"]
+__all__ = ["archive_extraction", "process_group_exit", "weights_only_load"]

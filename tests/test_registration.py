@@ -5,6 +5,7 @@ from allennlp.models import Model
 from allennlp.models.heads import Head
 from allennlp.modules import Backbone
 from allennlp.predictors import Predictor
+from allennlp.training import Trainer
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.metrics import Metric
 
@@ -25,6 +26,7 @@ from allennlp_multitask.models import (
 from allennlp_multitask.models.heads import RegressionHead, TaggerHead
 from allennlp_multitask.modules import EmbedderBackbone
 from allennlp_multitask.predictors import MultiTaskPredictor
+from allennlp_multitask.training import GradientDescentTrainer
 from allennlp_multitask.training.callbacks import JacobianDescentCallback
 from allennlp_multitask.training.metrics import (
     Covariance,
@@ -54,6 +56,7 @@ def test_components_are_registered_under_their_config_names():
     assert Metric.by_name("spearman_correlation") is SpearmanCorrelation
 
     assert TrainerCallback.by_name("jacobian_descent") is JacobianDescentCallback
+    assert Trainer.resolve_class_name("gradient_descent") == (GradientDescentTrainer, "from_partial_objects")
 
 
 def test_commands_log_which_class_replaces_allennlps(quick_start_run):
@@ -65,5 +68,6 @@ def test_commands_log_which_class_replaces_allennlps(quick_start_run):
         ("Model", "models.multitask.MultiTaskModel"),
         ("Predictor", "predictors.multitask.MultiTaskPredictor"),
         ("DataLoader", "data.data_loaders.multitask_data_loader.MultiTaskDataLoader"),
+        ("Trainer", "training.gradient_descent_trainer.GradientDescentTrainer"),
     ]:
         assert f"{kind} 'multitask' is allennlp_multitask.{path}, replacing allennlp.{path}" in logs

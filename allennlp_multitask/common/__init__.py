@@ -1,3 +1,3 @@
-from allennlp_multitask.common import process_group_exit, transformers_compat
+from allennlp_multitask.common import atomic_outputs, process_group_exit, transformers_compat
 
-__all__ = ["process_group_exit", "transformers_compat"]
+__all__ = ["atomic_outputs", "process_group_exit", "transformers_compat"]

@@ -1,23 +1,36 @@
-from typing import Dict
+import logging
+import os
+from typing import Dict, Optional
 
 import torch
 from allennlp.data import TensorDict
 from allennlp.training import Trainer
 from allennlp.training.gradient_descent_trainer import GradientDescentTrainer as AllenNlpGradientDescentTrainer
 
+from allennlp_multitask.common.atomic_files import link_atomically, save_atomically
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.models.multitask import MultiTaskModel
+from allennlp_multitask.training.checkpointer import Checkpointer
+
+logger = logging.getLogger(__name__)
 
 
 @replace_registration(Trainer, "gradient_descent", constructor="from_partial_objects")
 class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
     """
-    AllenNLP's `GradientDescentTrainer`, built from the same configuration, with this change:
+    AllenNLP's `GradientDescentTrainer`, built from the same configuration, with these changes:
 
     - A training batch whose outputs have no `"loss"` fails with the model's account of why, for our
       `MultiTaskModel`: the batch's tasks and what each head got (labels missing, e.g. under a
       `label_key` that matches nothing). AllenNLP's trainer said only that the outputs have no `"loss"`
       key. The model's `forward` itself returns its outputs without a loss, as AllenNLP's does.
+
+    - It writes `best.th` atomically, when it saves it itself rather than linking it to the checkpoint
+      just saved (see `Checkpointer`).
+    - Resuming (`allennlp train -r`), it checks that `best.th` loads, and where a crash (or an earlier,
+      non-atomic version) tore it or lost it, puts back the best epoch's weights from that epoch's
+      checkpoint; with that checkpoint gone too, it warns and saves the weights resumed from instead.
+      AllenNLP failed once training was over, loading the torn file.
 
     Registered as a `Trainer` with name "gradient_descent" (AllenNLP's default `Trainer`), replacing
     AllenNLP's registration; built, like AllenNLP's, by `from_partial_objects`.
@@ -48,3 +61,49 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
             "The model you are trying to optimize does not contain a 'loss' key in the output of "
             "model.forward(inputs)."
         )
+
+    def _save_model_state(self, path: str) -> None:
+        model = self.model if self._ddp_wrapped_model is None else self._ddp_wrapped_model
+        save_atomically(model.state_dict(), path)
+
+    def _maybe_restore_checkpoint(self) -> None:
+        super()._maybe_restore_checkpoint()
+        sharded = self._ddp_wrapped_model is not None and self._ddp_wrapped_model.is_sharded
+        if self._primary and self._serialization_dir and self._metric_tracker.best_epoch is not None and not sharded:
+            self._repair_best_model_state()
+
+    def _repair_best_model_state(self) -> None:
+        """Makes `best.th` (which the metric tracker says exists) load, from the best epoch's checkpoint if left."""
+        path = self._best_model_filename or os.path.join(self._serialization_dir, "best.th")
+        self._best_model_filename = path
+        if _loads(path):
+            return
+        best_epoch = self._metric_tracker.best_epoch
+        source = self._best_epoch_checkpoint(best_epoch)
+        if source is not None:
+            logger.warning("%s does not load; restoring epoch %d's weights from %s.", path, best_epoch, source)
+            link_atomically(source, path)
+        else:
+            logger.warning(
+                "%s does not load, and no checkpoint of the best epoch, %d, is left: it now holds the weights of "
+                "the checkpoint resumed from, which the archive holds unless a later epoch does better.",
+                path,
+                best_epoch,
+            )
+            self._save_model_state(path)
+
+    def _best_epoch_checkpoint(self, best_epoch: int) -> Optional[str]:
+        """The model state saved at the end of `best_epoch`, if it is left and loads."""
+        if not isinstance(self._checkpointer, Checkpointer) or self._moving_average is not None:
+            return None  # Under a moving average, best.th holds averaged weights, which checkpoints do not.
+        source = self._checkpointer.model_state_path(best_epoch + 1, 0)
+        return source if _loads(source) else None
+
+
+def _loads(path: str) -> bool:
+    """Whether `path` holds a state that `torch.load` loads."""
+    try:
+        torch.load(path, map_location="cpu")
+    except Exception:  # A torn file fails in many ways: OSError, RuntimeError, EOFError...
+        return False
+    return True

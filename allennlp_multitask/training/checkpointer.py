@@ -2,15 +2,18 @@ import glob
 import logging
 import os
 import time
-from typing import Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import torch
+import torch.distributed as dist
+from allennlp.common.util import is_distributed
 from allennlp.nn import util as nn_util
 from allennlp.training.checkpointer import Checkpointer as AllenNlpCheckpointer
 from allennlp.training.trainer import Trainer, TrainerCheckpoint
 
 from allennlp_multitask.common.atomic_files import remove_partial_files, save_atomically
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.training.preemption import TrainingStopped, requested_stop
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,11 @@ class Checkpointer(AllenNlpCheckpointer):
       warning that names them, and left on disk. AllenNLP looked at the model states only, and a torn or
       lone one made `allennlp train -r` crash. Resuming also removes the temporary files of writes that
       a crash cut short.
+    - When a signal asked training to stop (see `preemption`), `maybe_save_checkpoint`, which the
+      trainer calls after every batch, writes a checkpoint there, logs where, and raises
+      `TrainingStopped`. Under distributed training it asks every worker whether one received a signal
+      (a small all-reduce per batch), so that all stop at the same batch; the other workers wait while
+      the primary writes.
 
     Registered as a `Checkpointer` with name "default" (the default checkpointer), replacing AllenNLP's.
 
@@ -43,6 +51,24 @@ class Checkpointer(AllenNlpCheckpointer):
     keep_most_recent_by_age : `int`, optional (default = `None`)
         As AllenNLP's `Checkpointer`.
     """
+
+    def maybe_save_checkpoint(
+        self, trainer: Trainer, num_epochs_completed: int, num_batches_in_epoch_completed: int
+    ) -> bool:
+        """Saves a checkpoint if it is time to (see AllenNLP's); raises `TrainingStopped` once asked to stop."""
+        stop = requested_stop()
+        if stop is None:
+            return super().maybe_save_checkpoint(trainer, num_epochs_completed, num_batches_in_epoch_completed)
+        self.save_checkpoint(trainer)
+        if is_distributed():
+            dist.barrier()
+        where = self._model_state_path(num_epochs_completed, num_batches_in_epoch_completed)
+        message = (
+            f"Stopped on {stop.name} after {num_epochs_completed} epoch(s) and {num_batches_in_epoch_completed} "
+            f"batch(es): checkpoint written to {where}; `allennlp train -r` takes up from there."
+        )
+        logger.warning(message)
+        raise TrainingStopped(message)
 
     def save_checkpoint(self, trainer: Trainer) -> None:
         if self._serialization_dir is None:
@@ -130,5 +156,11 @@ class Checkpointer(AllenNlpCheckpointer):
                 continue
             if skipped:
                 logger.warning("Resuming from the checkpoint %s, older than the ones skipped.", model_path)
+            self._loaded_training_state = training_state
             return TrainerCheckpoint(model_state, training_state)
         return None
+
+    def take_loaded_training_state(self) -> Optional[Dict[str, Any]]:
+        """The training state `load_checkpoint` last returned, once (for what AllenNLP's trainer does not restore)."""
+        training_state, self._loaded_training_state = getattr(self, "_loaded_training_state", None), None
+        return training_state

@@ -1,16 +1,20 @@
 import logging
 import os
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from allennlp.data import TensorDict
 from allennlp.training import Trainer
 from allennlp.training.gradient_descent_trainer import GradientDescentTrainer as AllenNlpGradientDescentTrainer
+from allennlp.training.trainer import TrainerCheckpoint
 
 from allennlp_multitask.common.atomic_files import link_atomically, save_atomically
+from allennlp_multitask.common.random_state import random_state
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.data.data_loaders import MultiTaskDataLoader
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.training.checkpointer import Checkpointer
+from allennlp_multitask.training.preemption import stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +35,24 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
       non-atomic version) tore it or lost it, puts back the best epoch's weights from that epoch's
       checkpoint; with that checkpoint gone too, it warns and saves the weights resumed from instead.
       AllenNLP failed once training was over, loading the torn file.
+    - SIGTERM or SIGINT stops training after the batch in flight, with a checkpoint there (see
+      `preemption` and `Checkpointer`); AllenNLP stopped at once, losing what came after the last
+      checkpoint.
+    - With our `multitask` training data loader (not under distributed training), checkpoints also hold
+      the loader's position and the state of every random generator, and `-r` takes them up: the
+      resumed run trains on exactly the batches the stopped run would have, with the same random numbers
+      (shuffling, dropout, validation's shuffling), without making the tensors of the batches it skips.
+      AllenNLP re-seeds and reads the data of the finished epochs and batches again, which gives the same
+      batches only if nothing else drew random numbers meanwhile; that is still what other loaders get.
 
     Registered as a `Trainer` with name "gradient_descent" (AllenNLP's default `Trainer`), replacing
     AllenNLP's registration; built, like AllenNLP's, by `from_partial_objects`.
     """
+
+    def train(self) -> Dict[str, Any]:
+        """Trains as AllenNLP's trainer does, stopping at a checkpoint on SIGTERM or SIGINT."""
+        with stop_on_signals():
+            return super().train()
 
     def batch_outputs(self, batch: TensorDict, for_training: bool) -> Dict[str, torch.Tensor]:
         """
@@ -66,8 +84,29 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
         model = self.model if self._ddp_wrapped_model is None else self._ddp_wrapped_model
         save_atomically(model.state_dict(), path)
 
+    @property
+    def _resumes_data_loader(self) -> bool:
+        """Whether checkpoints hold the training data loader's position and the random generators."""
+        return isinstance(self.data_loader, MultiTaskDataLoader) and not self._distributed
+
+    def get_checkpoint_state(self) -> Optional[TrainerCheckpoint]:
+        checkpoint = super().get_checkpoint_state()
+        if checkpoint is not None and self._resumes_data_loader:
+            checkpoint.trainer_state["data_loader"] = self.data_loader.state_dict()  # type: ignore[attr-defined]
+            checkpoint.trainer_state["random_state"] = random_state()
+        return checkpoint
+
     def _maybe_restore_checkpoint(self) -> None:
         super()._maybe_restore_checkpoint()
+        checkpointer = self._checkpointer
+        loaded = checkpointer.take_loaded_training_state() if isinstance(checkpointer, Checkpointer) else None
+        if loaded is not None and "data_loader" in loaded and self._resumes_data_loader:
+            self.data_loader.resume(  # type: ignore[attr-defined]
+                loaded["data_loader"],
+                self._start_after_epochs_completed,
+                self._start_after_batches_in_epoch_completed * self._num_gradient_accumulation_steps,
+                loaded["random_state"],
+            )
         sharded = self._ddp_wrapped_model is not None and self._ddp_wrapped_model.is_sharded
         if self._primary and self._serialization_dir and self._metric_tracker.best_epoch is not None and not sharded:
             self._repair_best_model_state()

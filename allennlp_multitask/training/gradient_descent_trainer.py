@@ -1,6 +1,7 @@
+import json
 import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from allennlp.data import TensorDict
@@ -44,6 +45,8 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
       (shuffling, dropout, validation's shuffling), without making the tensors of the batches it skips.
       AllenNLP re-seeds and reads the data of the finished epochs and batches again, which gives the same
       batches only if nothing else drew random numbers meanwhile; that is still what other loaders get.
+    - A run resumed after its last epoch's checkpoint (killed before it wrote `metrics.json`) returns the
+      last epoch's metrics, from `metrics_epoch_{N}.json`; AllenNLP's returned only the `best_*` ones.
 
     Registered as a `Trainer` with name "gradient_descent" (AllenNLP's default `Trainer`), replacing
     AllenNLP's registration; built, like AllenNLP's, by `from_partial_objects`.
@@ -53,6 +56,16 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
         """Trains as AllenNLP's trainer does, stopping at a checkpoint on SIGTERM or SIGINT."""
         with stop_on_signals():
             return super().train()
+
+    def _try_train(self) -> Tuple[Dict[str, Any], int]:
+        metrics, epoch = super()._try_train()
+        if self._serialization_dir is None or self._start_after_epochs_completed < self._num_epochs:
+            return metrics, epoch
+        last_metrics = os.path.join(self._serialization_dir, f"metrics_epoch_{self._num_epochs - 1}.json")
+        if os.path.isfile(last_metrics):
+            with open(last_metrics) as metrics_file:
+                metrics = json.load(metrics_file)
+        return metrics, epoch
 
     def batch_outputs(self, batch: TensorDict, for_training: bool) -> Dict[str, torch.Tensor]:
         """

@@ -92,3 +92,16 @@ def test_train_r_copes_with_a_torn_best_model_and_archive(
     assert all(torch.equal(best[name], expected[name]) for name in expected)
     with tarfile.open(run / "model.tar.gz") as archive:
         assert json.load(archive.extractfile("config.json"))["trainer"]["num_epochs"] == EPOCHS
+
+
+def test_a_run_killed_after_its_last_checkpoint_resumes_to_the_last_epochs_metrics(
+    uninterrupted_run, in_repo_root, tmp_path, monkeypatch  # noqa: F811
+):
+    # AllenNLP's resumed run, with nothing left to train, wrote a metrics.json of the best_* metrics only.
+    run = tmp_path / "run"
+    train(run, monkeypatch)
+    for name in ["metrics.json", "model.tar.gz"]:  # As a kill after the last checkpoint leaves the run.
+        (run / name).unlink()
+    train(run, monkeypatch, "-r")
+    assert final_metrics(run) == final_metrics(uninterrupted_run)
+    assert (run / "model.tar.gz").exists()

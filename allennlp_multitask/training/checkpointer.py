@@ -56,7 +56,7 @@ class Checkpointer(AllenNlpCheckpointer):
         self, trainer: Trainer, num_epochs_completed: int, num_batches_in_epoch_completed: int
     ) -> bool:
         """Saves a checkpoint if it is time to (see AllenNLP's); raises `TrainingStopped` once asked to stop."""
-        stop = requested_stop()
+        stop = requested_stop(getattr(trainer, "cuda_device", None))
         if stop is None:
             return super().maybe_save_checkpoint(trainer, num_epochs_completed, num_batches_in_epoch_completed)
         self.save_checkpoint(trainer)

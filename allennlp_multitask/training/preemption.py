@@ -59,14 +59,15 @@ def stop_on_signals() -> Iterator[None]:
         _received.clear()
 
 
-def requested_stop() -> Optional[signal.Signals]:
+def requested_stop(device: Optional[torch.device] = None) -> Optional[signal.Signals]:
     """
     The signal that asked training to stop, if one did; under distributed training, one that any
-    worker received (a collective call: every worker must make it).
+    worker received (a collective call: every worker must make it, with a tensor on `device`, the
+    worker's training device, which NCCL needs to be a GPU).
     """
     received = _received[0] if _received else 0
     if is_distributed():
-        flag = torch.tensor(received)
+        flag = torch.tensor(received, device=device)
         dist.all_reduce(flag, dist.ReduceOp.MAX)
         received = int(flag.item())
     return signal.Signals(received) if received else None

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from allennlp_multitask.common import atomic_files
 from allennlp_multitask.common.atomic_files import link_atomically, remove_partial_files, replaced_atomically
 
 
@@ -25,8 +26,11 @@ def test_a_write_that_fails_leaves_the_old_file_and_no_temporary_file(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
 @pytest.mark.parametrize("existing", [False, True])
-def test_a_directory_is_replaced_as_a_whole(tmp_path, existing):
+def test_a_directory_is_replaced_as_a_whole(tmp_path, monkeypatch, existing, exchange):
+    if not exchange:  # Where the system cannot swap two directories in one step.
+        monkeypatch.setattr(atomic_files, "_exchange", lambda first, second: False)
     target = tmp_path / "vocabulary"
     if existing:
         target.mkdir()

@@ -29,7 +29,6 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
       `MultiTaskModel`: the batch's tasks and what each head got (labels missing, e.g. under a
       `label_key` that matches nothing). AllenNLP's trainer said only that the outputs have no `"loss"`
       key. The model's `forward` itself returns its outputs without a loss, as AllenNLP's does.
-
     - It writes `best.th` atomically, when it saves it itself rather than linking it to the checkpoint
       just saved (see `Checkpointer`).
     - Resuming (`allennlp train -r`), it checks that `best.th` loads, and where a crash (or an earlier,

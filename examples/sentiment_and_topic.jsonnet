@@ -32,7 +32,7 @@ local reader(text_key, label_key) = {
     "type": "multitask",
     "scheduler": {"type": "homogeneous_roundrobin", "batch_size": 16},
   },
-  // Validation draws no random numbers, so a run resumed with `allennlp train -r` ends as if never stopped.
+  // Validation reads its data in file order.
   "validation_data_loader": {
     "type": "multitask",
     "scheduler": {"type": "homogeneous_roundrobin", "batch_size": 16},

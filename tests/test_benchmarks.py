@@ -32,6 +32,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "plain_train",
         "phase_clock",
         "step_page_faults",
+        "kill_and_resume",
     ]:
         sys.modules.pop(name, None)
 
@@ -98,3 +99,9 @@ def test_page_fault_benchmark_steps_both_models_on_the_same_batches(benchmarks, 
     assert [row[0] for row in rows] == ["allennlp", "plain"]
     assert rows[1][2] == "1.000"
     assert all(re.fullmatch(r"\d+\.\d+", cell) for row in rows for cell in row[1:]), rows
+
+
+def test_a_run_killed_at_random_moments_and_resumed_ends_as_an_uninterrupted_run(benchmarks, capsys):
+    benchmarks("kill_and_resume").main(["--kills", "2", "--sigterms", "0", "--epochs", "4", "--seed", "1"])
+    printed = capsys.readouterr().out
+    assert "| SIGKILL | 2 | yes |" in printed, printed

@@ -5,7 +5,9 @@ from allennlp.models import Model
 from allennlp.models.heads import Head
 from allennlp.modules import Backbone
 from allennlp.predictors import Predictor
+from allennlp.training import Trainer
 from allennlp.training.callbacks import TrainerCallback
+from allennlp.training.checkpointer import Checkpointer as AllenNlpCheckpointer
 from allennlp.training.metrics import Metric
 
 from allennlp_multitask.data import (
@@ -25,6 +27,7 @@ from allennlp_multitask.models import (
 from allennlp_multitask.models.heads import RegressionHead, TaggerHead
 from allennlp_multitask.modules import EmbedderBackbone
 from allennlp_multitask.predictors import MultiTaskPredictor
+from allennlp_multitask.training import Checkpointer, GradientDescentTrainer
 from allennlp_multitask.training.callbacks import JacobianDescentCallback
 from allennlp_multitask.training.metrics import (
     Covariance,
@@ -54,6 +57,8 @@ def test_components_are_registered_under_their_config_names():
     assert Metric.by_name("spearman_correlation") is SpearmanCorrelation
 
     assert TrainerCallback.by_name("jacobian_descent") is JacobianDescentCallback
+    assert Trainer.resolve_class_name("gradient_descent") == (GradientDescentTrainer, "from_partial_objects")
+    assert AllenNlpCheckpointer.by_name("default") is Checkpointer
 
 
 def test_commands_log_which_class_replaces_allennlps(quick_start_run):
@@ -61,9 +66,11 @@ def test_commands_log_which_class_replaces_allennlps(quick_start_run):
     logs = quick_start_run[1].stderr
     assert "overwriting with" not in logs
     # Our classes sit where AllenNLP's do, in our package.
-    for kind, path in [
-        ("Model", "models.multitask.MultiTaskModel"),
-        ("Predictor", "predictors.multitask.MultiTaskPredictor"),
-        ("DataLoader", "data.data_loaders.multitask_data_loader.MultiTaskDataLoader"),
+    for kind, name, path in [
+        ("Model", "multitask", "models.multitask.MultiTaskModel"),
+        ("Predictor", "multitask", "predictors.multitask.MultiTaskPredictor"),
+        ("DataLoader", "multitask", "data.data_loaders.multitask_data_loader.MultiTaskDataLoader"),
+        ("Trainer", "gradient_descent", "training.gradient_descent_trainer.GradientDescentTrainer"),
+        ("Checkpointer", "default", "training.checkpointer.Checkpointer"),
     ]:
-        assert f"{kind} 'multitask' is allennlp_multitask.{path}, replacing allennlp.{path}" in logs
+        assert f"{kind} '{name}' is allennlp_multitask.{path}, replacing allennlp.{path}" in logs

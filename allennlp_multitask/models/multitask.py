@@ -238,8 +238,6 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         except BaseException:
             snapshot.restore()
             raise
-        if "loss" not in outputs and self.training and torch.is_grad_enabled():
-            raise self._no_loss_to_train_on(tasks, head_plans)
         return outputs
 
     def _run_heads(
@@ -287,10 +285,19 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                     f"batch-first (first dimension {batch_size}) so that heads can get their rows."
                 )
 
-    @staticmethod
-    def _no_loss_to_train_on(tasks: List[str], head_plans: Mapping[str, List[Tuple[str, str]]]) -> ValueError:
-        # AllenNLP's trainer would only say that the outputs have no "loss" key.
-        arguments = {head: sorted(name for _, name in plan) for head, plan in head_plans.items()}
+    def no_loss_error(self, inputs: Mapping[str, Any]) -> ValueError:
+        """
+        The error for a training batch, `inputs`, on which `forward` (just called on it) computed no loss:
+        it names the batch's tasks and the arguments each head got. Our `gradient_descent` trainer raises
+        it where AllenNLP's would only say that the outputs have no "loss" key; `forward` itself returns
+        the outputs without a loss in any mode, as AllenNLP's model does.
+        """
+        tasks = inputs["task"]
+        # The inputs the heads chose from in `forward`: the backbone's outputs, then the batch's.
+        keys = tuple(dict.fromkeys([*self._backbone_output_names, *inputs]))
+        arguments = {
+            head: sorted(name for _, name in self._routers[head].plan(keys)) for head in self.route(tasks).heads
+        }
         return ValueError(
             f"No head computed a loss on a training batch of task(s) {sorted(set(tasks))}; the heads got "
             f"only these arguments (after arg_name_mapping): {arguments}. Training instances need their "

@@ -6,29 +6,44 @@ CPU workers (gloo) and wraps the model in its default DDP accelerator (no `find_
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any, Dict, List
 
 import pytest
 from allennlp.commands.train import train_model, train_model_from_file
 from allennlp.common import Params
 from allennlp.data import DataLoader, DatasetReader, Instance, Vocabulary
+from torch.multiprocessing import ProcessRaisedException
 
 from tests.commands.scored_text_reader import ScoredTextJsonReader
 from tests.commands.test_predict_evaluate import DATA, allennlp
-from tests.conftest import EXAMPLE_CONFIG
+from tests.commands.test_recovery_and_determinism import final_metrics
+from tests.conftest import EXAMPLE_CONFIG, REPO_ROOT
 from tests.models.conll_example import conll_params
 from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 
 VALIDATION_FILES = {"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"}
 
 
+def train_on_two_workers(run: Path, callbacks: List[Dict[str, Any]], recover: bool = False) -> None:
+    """The example for 2 epochs, on two CPU workers, with these trainer callbacks."""
+    overrides = {"distributed": {"cuda_devices": [-1, -1]}, "trainer.num_epochs": 2, "trainer.callbacks": callbacks}
+    include = ["allennlp_multitask", "tests.commands.test_preemption"]
+    train_model_from_file(str(EXAMPLE_CONFIG), str(run), json.dumps(overrides), recover, include_package=include)
+
+
+@pytest.fixture(scope="module")
+def two_worker_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("two_workers") / "run"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(REPO_ROOT)
+        train_on_two_workers(run, [])
+    return run
+
+
 def test_two_cpu_workers_train_an_archive_whose_evaluation_repeats_their_validation_metrics(
-    in_repo_root, tmp_path, monkeypatch
+    two_worker_run, in_repo_root, tmp_path, monkeypatch
 ):
-    run = tmp_path / "run"
-    overrides = {"distributed": {"cuda_devices": [-1, -1]}, "trainer.num_epochs": 2}
-    train_model_from_file(
-        str(EXAMPLE_CONFIG), str(run), overrides=json.dumps(overrides), include_package=["allennlp_multitask"]
-    )
+    run = two_worker_run
     trained = json.loads((run / "metrics.json").read_text())
     assert trained["epoch"] == 1
 
@@ -128,3 +143,18 @@ def test_each_worker_reads_its_own_share_of_every_task_in_batches_of_the_same_ta
     # so every batch runs the same head on both (and DDP's steps pair up).
     assert workers[0]["batch_tasks"] == workers[1]["batch_tasks"] == ["sentiment", "topic"] * 7
     assert workers[0]["length"] == workers[1]["length"] == 14
+
+
+def test_sigterm_to_one_worker_stops_both_at_one_checkpoint_and_train_r_ends_as_if_never_stopped(
+    two_worker_run, in_repo_root, tmp_path
+):
+    run = tmp_path / "run"
+    callbacks = [{"type": "test_sigterm_once", "epoch": 0, "batch": 3, "rank": 1}]
+    with pytest.raises(ProcessRaisedException, match=r"Stopped on SIGTERM after 0 epoch\(s\) and 3 batch\(es\)"):
+        train_on_two_workers(run, callbacks)
+    checkpoints = sorted(path.name for path in run.glob("*_state_e*.th"))
+    assert checkpoints == ["model_state_e0_b3.th", "training_state_e0_b3.th"]  # Written once, by the primary.
+    train_on_two_workers(run, callbacks, recover=True)
+    # AllenNLP's way under distributed training (re-seeded, the finished batches read again): exact here,
+    # where validation draws no random numbers and the model has no dropout.
+    assert final_metrics(run) == final_metrics(two_worker_run)

@@ -11,10 +11,12 @@ import torch
 from allennlp.common import Lazy, Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
+from allennlp.data.data_loaders import SimpleDataLoader
 from allennlp.models import Model
 
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.models import DynamicWeightAverage
+from allennlp_multitask.training import GradientDescentTrainer
 from tests.models.recording_modules import LENGTH, RecordingBackbone, RecordingHead, make_batch
 from tests.models.small_model import backbone, batch, classifier, small_vocab
 
@@ -226,11 +228,25 @@ def test_rollback_follows_the_model_into_copies():
     assert metric_state(model) == before
 
 
-def test_a_training_batch_without_labels_names_its_tasks_and_what_the_heads_got():
+def test_forward_without_labels_returns_the_outputs_without_a_loss_in_any_mode():
+    # As AllenNLP's model does: code that calls the model in training mode for its outputs (Monte-Carlo
+    # dropout, a custom loop) relies on it.
+    vocab = small_vocab()
+    model = MultiTaskModel(vocab, backbone(vocab), {"sentiment": classifier(vocab), "topic": classifier(vocab)})
+    unlabelled = without(batch(["sentiment", "sentiment"]), "label")
+    for training, grad in [(True, True), (True, False), (False, True), (False, False)]:
+        model.train(training)
+        with torch.set_grad_enabled(grad):
+            outputs = model(**unlabelled)
+        assert "sentiment_probs" in outputs and "loss" not in outputs
+
+
+def test_a_training_batch_without_labels_fails_in_the_trainer_naming_its_tasks_and_what_the_heads_got():
     # E.g. a reader whose label_key matches no key of the data; AllenNLP's trainer would only say that
     # the outputs have no "loss" key.
     vocab = small_vocab()
     model = MultiTaskModel(vocab, backbone(vocab), {"sentiment": classifier(vocab), "topic": classifier(vocab)})
+    trainer = GradientDescentTrainer(model, torch.optim.SGD(model.parameters(), lr=0.1), SimpleDataLoader([], 1))
     unlabelled = without(batch(["sentiment", "sentiment"]), "label")
     with pytest.raises(
         ValueError,
@@ -239,9 +255,5 @@ def test_a_training_batch_without_labels_names_its_tasks_and_what_the_heads_got(
             "arguments (after arg_name_mapping): {'sentiment': ['encoded_text', 'encoded_text_mask']}."
         ),
     ):
-        model(**unlabelled)
-    # Predicting needs no labels.
-    with torch.no_grad():
-        assert "sentiment_probs" in model(**unlabelled)
-    model.eval()
-    assert "sentiment_probs" in model(**unlabelled)
+        trainer.batch_outputs(unlabelled, for_training=True)
+    assert "loss" not in trainer.batch_outputs(unlabelled, for_training=False)

@@ -1,8 +1,9 @@
 import functools
 import gc
+import itertools
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional
 
 from allennlp.common import Params, util
 from allennlp.common.checks import ConfigurationError
@@ -13,6 +14,7 @@ from allennlp.data.data_loaders.multitask_data_loader import maybe_shuffle_insta
 from allennlp.data.dataset_readers import MultiTaskDatasetReader
 from allennlp.nn import util as nn_util
 
+from allennlp_multitask.common.random_state import data_random_state, set_random_state
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
 
@@ -59,6 +61,15 @@ def check_data_paths(reader: MultiTaskDatasetReader, data_path: Any) -> None:
         )
 
 
+class _Resume(NamedTuple):
+    """Where an earlier run stopped (see `MultiTaskDataLoader.resume`)."""
+
+    epoch_random_states: List[Dict[str, Any]]
+    epochs_completed: int
+    batches_completed: int
+    random_state: Dict[str, Any]
+
+
 @replace_registration(DataLoader, "multitask")
 class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
     """
@@ -82,6 +93,9 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
       AllenNLP's `Batch` gives, with less Python work per instance.
     - It is not part of a reference cycle (AllenNLP's keeps itself through its per-task iterators), so
       its instances are freed as soon as it is no longer used, not at the collector's next full pass.
+    - It can take up an earlier run's iteration where that run stopped (`state_dict` and `resume`, which
+      our `gradient_descent` trainer uses for `allennlp train -r`), giving the batches that run would
+      have gone on to give, without making the tensors of those it had already given.
 
     Registered as a `DataLoader` with name "multitask", replacing AllenNLP's registration.
 
@@ -106,14 +120,74 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
             key: util.cycle_iterator_function(functools.partial(maybe_shuffle_instances, loader, self._shuffle))
             for key, loader in self._loaders.items()
         }
+        # The state of Python's and NumPy's generators as each iteration (epoch) began.
+        self._epoch_random_states: List[Dict[str, Any]] = []
+        self._resume: Optional[_Resume] = None
 
     def __iter__(self) -> Iterator[TensorDict]:
-        epoch_instances = self._get_instances_for_epoch()
+        epoch, resume = len(self._epoch_random_states), self._resume
+        if resume is not None and epoch < resume.epochs_completed:
+            return self._replay_finished_epoch(resume.epoch_random_states[epoch])
+        skip = 0
+        if resume is not None:
+            self._resume = None
+            skip = resume.batches_completed
+            set_random_state(resume.epoch_random_states[epoch] if skip else resume.random_state)
+        self._epoch_random_states.append(data_random_state())
+        batches = self.scheduler.batch_instances(self._get_instances_for_epoch())
+        if skip:
+            return self._skipping(batches, skip, resume.random_state)  # type: ignore[union-attr]
+        return (self._tensors(instances) for instances in batches)
+
+    def _tensors(self, instances: List[Any]) -> TensorDict:
         device = -1 if self.cuda_device is None else self.cuda_device
-        return (
-            nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
-            for instances in self.scheduler.batch_instances(epoch_instances)
-        )
+        return nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
+
+    def _replay_finished_epoch(self, epoch_random_state: Dict[str, Any]) -> Iterator[TensorDict]:
+        """An epoch the resumed run finished: no batches; its draws replayed if later epochs depend on them."""
+        self._epoch_random_states.append(epoch_random_state)
+        if self._instances_per_epoch is not None:  # Each task's instances cycle on across epochs.
+            set_random_state(epoch_random_state)
+            for _ in self.scheduler.batch_instances(self._get_instances_for_epoch()):
+                pass
+        return iter(())
+
+    def _skipping(self, batches: Iterable[List[Any]], skip: int, random_state: Dict[str, Any]) -> Iterator[TensorDict]:
+        """
+        The epoch's batches, the first `skip` (which the trainer skips) empty; then the generators as the
+        resumed run left them.
+        """
+        batches = iter(batches)
+        for _ in itertools.islice(batches, skip):
+            yield {}
+        set_random_state(random_state)
+        for instances in batches:
+            yield self._tensors(instances)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """What `resume` needs of this loader: the state of the data's random generators as each epoch began."""
+        return {"epoch_random_states": list(self._epoch_random_states)}
+
+    def resume(
+        self, state: Dict[str, Any], epochs_completed: int, batches_completed: int, random_state: Dict[str, Any]
+    ) -> None:
+        """
+        Makes the next iterations take up those of an earlier run (same configuration) stopped after
+        `epochs_completed` epochs and `batches_completed` batches into the next: the iterations of the
+        finished epochs give no batches, the next one gives `batches_completed` empty ones (for the
+        trainer to skip), then the batches the earlier run would have gone on to give, with every random
+        generator as the earlier run left them.
+
+        # Parameters
+
+        state : `Dict[str, Any]`
+            The earlier run's loader's `state_dict()`.
+        epochs_completed : `int`
+        batches_completed : `int`
+        random_state : `Dict[str, Any]`
+            The generators when the earlier run stopped (`allennlp_multitask.common.random_state`).
+        """
+        self._resume = _Resume(state["epoch_random_states"], epochs_completed, batches_completed, random_state)
 
     @classmethod
     def from_params(  # type: ignore[override]

@@ -88,4 +88,5 @@ def test_a_runs_checkpoints_with_our_loader_and_loss_weighting_load_as_weights_o
     # and archives the best weights, PyTorch made to load every file with `weights_only`, whoever asks.
     monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
     allennlp(*train, "-r", monkeypatch=monkeypatch)
-    assert json.loads((run / "metrics.json").read_text()) == best
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert {key: value for key, value in resumed.items() if "best" in key} == best

@@ -27,6 +27,7 @@ from allennlp_multitask.models.distributed import (
     heads_run_by_any_worker,
     zero_touching,
 )
+from allennlp_multitask.models.head_inputs import HeadInput, own_backbone_inputs
 from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
@@ -138,6 +139,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
         self._backbone_output_names: Tuple[str, ...] = ()
+        self._head_inputs: Optional[Dict[str, List[HeadInput]]] = None
         self._tracked_metrics: List[Metric] = []
         self._head_metrics = {name: find_metrics(head) for name, head in heads.items()}
         # Each head's output keys with its `{head}_` prefix, made once rather than at every batch.
@@ -228,6 +230,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         keys = tuple(available)
         head_plans = {head: self._routers[head].plan(keys) for head in head_rows.heads}
         arguments = head_arguments(head_rows, head_plans, available)
+        if self._head_inputs is not None:
+            self._head_inputs = own_backbone_inputs(head_rows, head_plans, arguments, backbone_outputs, available)
         # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
         snapshot = StateSnapshot(
             [metric for head in arguments for metric in self._head_metrics[head]],
@@ -322,6 +326,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     def backbone(self) -> Backbone:
         """The backbone, whose parameters every head shares."""
         return self._backbone
+
+    def record_head_inputs(self, record: bool) -> None:
+        """
+        Whether `forward` gives each head its own view of the backbone's outputs it reads and keeps them (see
+        `head_inputs`) until the next `forward`; off by default, as it holds on to the tensors.
+        """
+        self._head_inputs = {} if record else None
+
+    def head_inputs(self) -> Dict[str, List[HeadInput]]:
+        """
+        What each head of the last `forward` read of the backbone's outputs that require a gradient, by head
+        (`record_head_inputs` must be on): the tensors its forward took, and which output's rows they are.
+        """
+        if self._head_inputs is None:
+            raise RuntimeError("MultiTaskModel.head_inputs() needs record_head_inputs(True) before the forward pass.")
+        return self._head_inputs
 
     def backbone_outputs(self, outputs: Mapping[str, Any]) -> Dict[str, Any]:
         """The backbone's outputs among `outputs`, the outputs of the model's last `forward`."""

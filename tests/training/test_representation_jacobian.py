@@ -11,39 +11,48 @@ from torchjd.aggregation import MGDA, ConFIG, DualProj, GradDrop, Mean, Sum, UPG
 from allennlp_multitask.training.jacobian_aggregators import gramian_weights
 from allennlp_multitask.training.representation_jacobian import RepresentationJacobian
 
-HEADS = ["a", "b"]
+HEADS = ["a", "b", "c"]
+PULLS = {"a": torch.tensor([1.0, 0.2, 0.0]), "b": torch.tensor([-1.0, 1.0, 0.5]), "c": torch.tensor([0.0, -0.3, 1.0])}
 
 
-def step(weight: torch.Tensor) -> Tuple[RepresentationJacobian, List[torch.Tensor]]:
+def step(weight: torch.Tensor) -> Tuple[RepresentationJacobian, List[torch.Tensor], torch.Tensor]:
     """
-    Two batches through a linear backbone (`inputs @ weight`): heads a and b, which pull against each other,
-    on the first; a alone on the second. Returns their Jacobian and the two batches' outputs' graphs.
+    Two batches through a linear backbone (`inputs @ weight`). On the first, head a reads rows 0-2, b rows
+    1 and 3 (both 1), c all; on the second, a alone. Returns the step's Jacobian, the batches' outputs and
+    the heads' dense rows, by plain autograd (each head's gradient on both outputs).
     """
     jacobian = RepresentationJacobian()
-    pulls = {"a": torch.tensor([1.0, 0.2, 0.0]), "b": torch.tensor([-1.0, 1.0, 0.5])}
-    outputs = []
-    for inputs, heads in [(torch.arange(8.0).view(4, 2), HEADS), (torch.ones(2, 2), ["a"])]:
+    outputs, dense = [], []
+    for inputs, reads in [
+        (torch.arange(8.0).view(4, 2), {"a": [0, 1, 2], "b": [1, 3], "c": None}),
+        (torch.ones(2, 2), {"a": None}),
+    ]:
         output = inputs @ weight
-        losses = [(output * pulls[head]).sum() for head in heads]
-        rows = torch.stack([torch.autograd.grad(loss, output, retain_graph=True)[0] for loss in losses])
-        jacobian.add(heads, [output], [rows])
+        gradients, rows = {}, []
+        for head in HEADS:
+            if head not in reads:
+                rows.append(torch.zeros(output.numel()))
+                continue
+            read = output if reads[head] is None else output[reads[head]]
+            loss = (read * PULLS[head]).sum() * (1 + HEADS.index(head))
+            gradients[head] = [("encoded", reads[head], read, torch.autograd.grad(loss, read, retain_graph=True)[0])]
+            rows.append(torch.autograd.grad(loss, output, retain_graph=True)[0].flatten())
+        jacobian.add({"encoded": output}, gradients)
         outputs.append(output)
-    return jacobian, outputs
+        dense.append(torch.stack(rows))
+    return jacobian, outputs, torch.cat(dense, dim=1) / 2
 
 
 def test_rows_span_the_steps_batches_and_their_gramian_is_theirs():
-    jacobian, outputs = step(torch.ones(2, 3, requires_grad=True))
-    rows = jacobian.rows(HEADS)
-    assert jacobian.heads == {"a", "b"}
-    assert rows.shape == (2, outputs[0].numel() + outputs[1].numel())
-    assert torch.equal(rows[1, outputs[0].numel() :], torch.zeros(outputs[1].numel()))  # b had no loss there
-    assert torch.allclose(jacobian.gramian(HEADS), rows @ rows.T)
+    jacobian, _, dense = step(torch.ones(2, 3, requires_grad=True))
+    assert jacobian.heads == set(HEADS)
+    assert torch.allclose(jacobian.rows(HEADS), dense)
+    assert torch.allclose(jacobian.gramian(HEADS), dense @ dense.T)
 
 
 def test_upgrads_combined_representation_gradient_goes_along_every_tasks_and_backpropagates_once():
     weight = torch.ones(2, 3, requires_grad=True)
-    jacobian, outputs = step(weight)
-    rows = jacobian.rows(HEADS)
+    jacobian, outputs, rows = step(weight)
     assert float(rows[0] @ rows[1]) < 0
 
     weights = gramian_weights(UPGrad(), jacobian.gramian(HEADS))
@@ -68,3 +77,16 @@ def test_the_gramians_weights_aggregate_as_the_aggregator_does(aggregator):
 @pytest.mark.parametrize("aggregator", [ConFIG(), GradDrop()], ids=repr)
 def test_aggregators_that_need_the_rows_get_no_weights_from_a_gramian(aggregator):
     assert gramian_weights(aggregator, torch.eye(2)) is None
+
+
+def test_an_aggregator_that_needs_the_rows_gets_them_and_its_aggregation_backpropagates():
+    weight = torch.ones(2, 3, requires_grad=True)
+    jacobian, outputs, rows = step(weight)
+    combined = ConFIG()(jacobian.rows(HEADS))
+    parts = combined.split([output.numel() for output in outputs])
+    gradients = [part.view_as(output) for output, part in zip(outputs, parts)]
+    expected = torch.autograd.grad(outputs, weight, gradients, retain_graph=True)
+
+    jacobian.backward_combined(combined, [weight])
+
+    assert torch.allclose(weight.grad, expected[0])

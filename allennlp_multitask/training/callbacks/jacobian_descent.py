@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.training.jacobian_aggregators import build_aggregator, gramian_weights
 from allennlp_multitask.training.metrics import GradientConflicts
-from allennlp_multitask.training.representation_jacobian import RepresentationJacobian
+from allennlp_multitask.training.representation_jacobian import HeadGradient, RepresentationJacobian
 
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
@@ -85,9 +85,8 @@ class JacobianDescentCallback(TrainerCallback):
         every step must then have that many rows), `pcd`, `pcgrad`, `random` or `sum`. Lists become tensors
         (`pref_vector`). Rows come in the model's head order.
     parallel_chunk_size : `int`, optional (default = `None`)
-        TorchJD's `parallel_chunk_size`: how many rows go back through the backbone (at the representation
-        level, through the heads) at once (`None`: all, with `torch.vmap`; `1`: one at a time, for modules
-        `vmap` cannot handle).
+        TorchJD's `parallel_chunk_size`, at the parameters level: how many rows go back through the backbone
+        at once (`None`: all, with `torch.vmap`; `1`: one at a time, for modules `vmap` cannot handle).
     level : `str`, optional (default = `"parameters"`)
         What the rows differentiate: `"parameters"`, the backbone's parameters (exact), or `"representation"`,
         the backbone's outputs (one backward pass through the backbone).
@@ -114,6 +113,7 @@ class JacobianDescentCallback(TrainerCallback):
         self._conflicts = GradientConflicts("representation_" if level == "representation" else "")
         self._shared: List[torch.nn.Parameter] = []
         self._task_parameters: List[torch.nn.Parameter] = []
+        self._parameters: List[torch.nn.Parameter] = []  # All the trainable ones, in the model's order.
         self._ddp: Optional[DistributedDataParallel] = None
         # The step so far: each head's row, summed over the step's batches, and how many batches.
         self._task_rows: Dict[str, torch.Tensor] = {}
@@ -148,7 +148,9 @@ class JacobianDescentCallback(TrainerCallback):
             raise ConfigurationError("jacobian_descent: the backbone has no trainable parameters to aggregate for.")
         shared = set(self._shared)
         self._task_parameters = [p for p in model.parameters() if p.requires_grad and p not in shared]
+        self._parameters = [p for p in model.parameters() if p.requires_grad]
         self._ddp = self._take_over_gradient_averaging(trainer)
+        model.record_head_inputs(self._level == "representation")
         if self._ddp is not None and self._level == "representation" and gramian_weights(
             self._aggregator, torch.eye(2)
         ) is None:
@@ -200,8 +202,24 @@ class JacobianDescentCallback(TrainerCallback):
         if backward_called:
             raise OnBackwardException("jacobian_descent computes the gradients itself.")
         model = trainer.model
-        terms = list(model.loss_terms(batch_outputs).items())
-        losses = [term for _, term in terms]
+        terms = model.loss_terms(batch_outputs)
+        if self._level == "representation":
+            self._add_representation_rows(model, terms, batch_outputs)
+        else:
+            self._add_parameter_rows(model, terms, batch_outputs)
+        regularization_penalty = batch_outputs.get("reg_loss")
+        if regularization_penalty is not None:
+            regularization_penalty.backward()
+        self._batches += 1
+        return True
+
+    def _add_parameter_rows(
+        self, model: MultiTaskModel, terms: Dict[str, torch.Tensor], batch_outputs: Dict[str, torch.Tensor]
+    ) -> None:
+        """Adds a batch's rows on the backbone's parameters, and gives the heads their ordinary gradients."""
+        from torchjd.autojac import jac
+
+        losses = list(terms.values())
         features = [
             output
             for output in model.backbone_outputs(batch_outputs).values()
@@ -210,29 +228,40 @@ class JacobianDescentCallback(TrainerCallback):
         # Heads and loss weighting: the ordinary gradient of the loss (parameters it does not reach keep none).
         if self._task_parameters:
             torch.autograd.backward(torch.stack(losses).sum(), inputs=self._task_parameters, retain_graph=True)
-        self._add_rows([head for head, _ in terms], losses, features)
-        regularization_penalty = batch_outputs.get("reg_loss")
-        if regularization_penalty is not None:
-            regularization_penalty.backward()
-        self._batches += 1
-        return True
-
-    def _add_rows(self, heads: List[str], losses: List[torch.Tensor], features: List[torch.Tensor]) -> None:
-        """Adds a batch's rows: each term's gradient on the backbone's outputs (at the parameters level, through it)."""
-        from torchjd.autojac import jac
-
-        # TorchJD's `mtl_backward` would take the first step one task at a time, which frees the graph of
-        # the gather the model shares between heads of a mixed batch before the second task.
+        # Each term's gradient on the backbone's outputs, then back through the backbone. TorchJD's
+        # `mtl_backward` would take the first step one task at a time, which frees the graph of the gather
+        # the model shares between heads of a mixed batch before the second task.
         feature_jacobians = jac(losses, features, parallel_chunk_size=self._parallel_chunk_size)
-        if self._level == "representation":
-            self._representation_rows.add(heads, features, feature_jacobians)
-            return
         jacobians = jac(
             features, self._shared, jac_outputs=feature_jacobians, parallel_chunk_size=self._parallel_chunk_size
         )
         jacobian = torch.cat([parameter_jacobian.flatten(1) for parameter_jacobian in jacobians], dim=1)
-        for head, row in zip(heads, jacobian):
+        for head, row in zip(terms, jacobian):
             self._task_rows[head] = row + self._task_rows[head] if head in self._task_rows else row
+
+    def _add_representation_rows(
+        self, model: MultiTaskModel, terms: Dict[str, torch.Tensor], batch_outputs: Dict[str, torch.Tensor]
+    ) -> None:
+        """
+        Adds a batch's rows on the backbone's outputs, and gives the heads their ordinary gradients, in one
+        backward pass through the heads: it stops at each head's own view of the outputs it read (the
+        model gives them: `record_head_inputs`), whose gradient is its own term's. (So each head's term
+        must depend on the backbone's outputs through its head only, as every loss weighting's does.)
+        """
+        head_inputs = {head: model.head_inputs()[head] for head in terms}
+        read = [head_input.tensor for inputs in head_inputs.values() for head_input in inputs]
+        torch.autograd.backward(
+            torch.stack(list(terms.values())).sum(), inputs=self._task_parameters + read, retain_graph=True
+        )
+        backbone_outputs = model.backbone_outputs(batch_outputs)
+        gradients: Dict[str, List[HeadGradient]] = {}
+        for head, inputs in head_inputs.items():
+            gradients[head] = []
+            for head_input in inputs:
+                gradient, head_input.tensor.grad = head_input.tensor.grad, None
+                if gradient is not None:
+                    gradients[head].append((head_input.output, head_input.rows, head_input.tensor, gradient))
+        self._representation_rows.add(backbone_outputs, gradients)
 
     def _finish_step(self, trainer: "GradientDescentTrainer") -> None:
         """Averages the step's rows and gradients over its batches (and workers), and aggregates the rows."""
@@ -240,7 +269,7 @@ class JacobianDescentCallback(TrainerCallback):
 
         if not self._batches:
             return
-        parameters = [parameter for parameter in trainer.model.parameters() if parameter.requires_grad]
+        parameters = self._parameters
         if self._batches > 1:
             for parameter in parameters:
                 if parameter.grad is not None:
@@ -311,6 +340,7 @@ class JacobianDescentCallback(TrainerCallback):
     ) -> None:
         vars(trainer).pop("rescale_gradients", None)
         trainer.model.untrack_metric(self._conflicts)
+        trainer.model.record_head_inputs(False)
         if self._ddp is not None:
             self._ddp.require_backward_grad_sync = True
             self._ddp = None

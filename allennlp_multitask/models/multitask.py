@@ -16,6 +16,7 @@ from allennlp.training.metrics import Metric
 
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
+from allennlp_multitask.data.worker_schedule import CheckedTasks
 from allennlp_multitask.models.configuration import (
     build_task_heads,
     check_component_keys,
@@ -79,6 +80,10 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     without a loss on a worker's batch get a zero gradient there, and every worker reports the same
     heads' metrics in the same order. Workers must run the same heads on each batch (heads' metrics sum
     their counts across workers at each update); a batch on which they would not raises `ValueError`.
+    That check asks the other workers (a collective) unless the batch comes from our multitask data
+    loader with the tasks of every worker's batches checked for the epoch (`CheckedTasks`), and the
+    metrics ask them only when they are reset (the end of an epoch): a training step adds no collective
+    and, in routing, no read of a tensor to the host.
 
     Registered as a `Model` with name "multitask", replacing AllenNLP's registration.
 
@@ -138,6 +143,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._include_backbone_outputs = include_backbone_outputs
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
+        self._heads_run: Set[str] = set()
         self._backbone_output_names: Tuple[str, ...] = ()
         self._head_inputs: Optional[Dict[str, List[HeadInput]]] = None
         self._tracked_metrics: List[Metric] = []
@@ -220,7 +226,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
         head_rows = self.route(tasks)
         distributed = is_distributed()
-        if distributed:
+        if distributed and not isinstance(tasks, CheckedTasks):
             check_same_heads_on_every_worker(list(self._heads), head_rows.heads)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
@@ -244,6 +250,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             raise
         if "loss" not in outputs and self.training and torch.is_grad_enabled():
             raise self._no_loss_to_train_on(tasks, head_plans)
+        self._heads_run.update(head_plans)
         return outputs
 
     def _run_heads(
@@ -373,7 +380,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics: Dict[str, float] = {}
-        for head in self._heads_to_report():
+        for head in self._heads_to_report(reset):
             for key, value in self._heads[head].get_metrics(reset).items():
                 metrics[f"{head}_{key}"] = value
         for metric in self._tracked_metrics:
@@ -383,17 +390,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 metrics[f"{head}_loss_weight"] = weight
         if reset:
             self._heads_called.clear()
+            self._heads_run.clear()
             self._loss_weighting.end_of_epoch()
         return metrics
 
-    def _heads_to_report(self) -> List[str]:
+    def _heads_to_report(self, reset: bool) -> List[str]:
         """
         The heads that computed a loss since the last reset, in the model's head order; under distributed
-        training, those of any worker.
+        training, those of any worker when the metrics are `reset` (one collective, at the end of an
+        epoch), else (a progress report after each batch) those that ran: the same on every worker, which
+        run the same heads on each batch, so no collective.
         """
-        if is_distributed():
+        if not is_distributed():
+            return [head for head in self._heads if head in self._heads_called]
+        if reset:
             return heads_run_by_any_worker(list(self._heads), self._heads_called)
-        return [head for head in self._heads if head in self._heads_called]
+        return [head for head in self._heads if head in self._heads_run]
 
     def _head_of_output(self, key: str) -> Optional[str]:
         """The head whose `{head}_` prefix `key` has; the longest such name wins."""

@@ -81,7 +81,7 @@ def test_aggregators_that_need_the_rows_get_no_weights_from_a_gramian(aggregator
 
 def test_an_aggregator_that_needs_the_rows_gets_them_and_its_aggregation_backpropagates():
     weight = torch.ones(2, 3, requires_grad=True)
-    jacobian, outputs, rows = step(weight)
+    jacobian, outputs, _ = step(weight)
     combined = ConFIG()(jacobian.rows(HEADS))
     parts = combined.split([output.numel() for output in outputs])
     gradients = [part.view_as(output) for output, part in zip(outputs, parts)]

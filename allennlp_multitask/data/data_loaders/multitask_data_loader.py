@@ -2,11 +2,11 @@ import functools
 import gc
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from allennlp.common import Params, util
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import TensorDict, Vocabulary
+from allennlp.data import Instance, TensorDict, Vocabulary
 from allennlp.data.data_loaders import DataLoader, MultiProcessDataLoader
 from allennlp.data.data_loaders import MultiTaskDataLoader as AllenNlpMultiTaskDataLoader
 from allennlp.data.data_loaders.multitask_data_loader import maybe_shuffle_instances
@@ -15,6 +15,7 @@ from allennlp.nn import util as nn_util
 
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
+from allennlp_multitask.data.worker_schedule import CheckedTasks, same_schedule_on_every_worker
 
 
 @contextmanager
@@ -80,6 +81,10 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
       AllenNLP does, with the collector untouched.
     - It makes each batch's tensors with our `Batch` (`allennlp_multitask.data.batch`), which gives what
       AllenNLP's `Batch` gives, with less Python work per instance.
+    - Under distributed training, with every task in memory (no `max_instances_in_memory`), it checks
+      once per epoch, in one collective, whether every worker's batches hold the same tasks, batch by
+      batch, and if so says so in each batch (its `task` list is a `CheckedTasks`): the model then runs
+      its heads without asking the other workers at each batch whether they run the same.
     - It is not part of a reference cycle (AllenNLP's keeps itself through its per-task iterators), so
       its instances are freed as soon as it is no longer used, not at the collector's next full pass.
 
@@ -110,10 +115,20 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
     def __iter__(self) -> Iterator[TensorDict]:
         epoch_instances = self._get_instances_for_epoch()
         device = -1 if self.cuda_device is None else self.cuda_device
-        return (
-            nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
-            for instances in self.scheduler.batch_instances(epoch_instances)
-        )
+        batches: Iterable[List[Instance]] = self.scheduler.batch_instances(epoch_instances)
+        checked = False
+        if util.is_distributed() and not self._max_instances_in_memory:
+            # Every task is in memory: the epoch's batches are known, and one collective tells whether
+            # every worker's hold the same tasks, batch by batch.
+            batches = list(batches)
+            checked = same_schedule_on_every_worker(
+                [tuple(sorted({instance["task"].metadata for instance in batch})) for batch in batches]
+            )
+        for instances in batches:
+            tensors = nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
+            if checked:
+                tensors["task"] = CheckedTasks(tensors["task"])
+            yield tensors
 
     @classmethod
     def from_params(  # type: ignore[override]

@@ -39,7 +39,7 @@ from allennlp_multitask.models.routing import (
     head_arguments,
     route_tasks,
 )
-from allennlp_multitask.models.state_snapshot import StateSnapshot, find_metrics
+from allennlp_multitask.models.state_snapshot import HeldBackUpdates, find_metrics
 
 BACKBONE = "backbone"
 
@@ -238,18 +238,21 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         arguments = head_arguments(head_rows, head_plans, available)
         if self._head_inputs is not None:
             self._head_inputs = own_backbone_inputs(head_rows, head_plans, arguments, backbone_outputs, available)
-        # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
-        snapshot = StateSnapshot(
+        # What only shows once heads ran (a bad loss, a head's own error) must leave their metrics as they
+        # were: the heads' metric updates are held back until everything passed.
+        held = HeldBackUpdates(
             [metric for head in arguments for metric in self._head_metrics[head]],
             self._loss_weighting.running_state(),
         )
         try:
-            outputs = self._run_heads(arguments, backbone_outputs, distributed)
+            with held:
+                outputs = self._run_heads(arguments, backbone_outputs, distributed)
+            if "loss" not in outputs and self.training and torch.is_grad_enabled():
+                raise self._no_loss_to_train_on(tasks, head_plans)
         except BaseException:
-            snapshot.restore()
+            held.discard()
             raise
-        if "loss" not in outputs and self.training and torch.is_grad_enabled():
-            raise self._no_loss_to_train_on(tasks, head_plans)
+        held.release()
         self._heads_run.update(head_plans)
         return outputs
 

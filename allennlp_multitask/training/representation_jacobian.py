@@ -64,7 +64,7 @@ class RepresentationJacobian:
                 group_heads.append(head)
                 group_gradients.append(gradient.reshape(len(gradient), -1))
         groups = [
-            _Group(output, None if rows is None else list(rows), tensor, group_heads, torch.stack(group_gradients))
+            _Group(output, None if rows is None else list(rows), tensor, group_heads, _stacked(group_gradients))
             for (output, rows), (tensor, group_heads, group_gradients) in grouped.items()
         ]
         read = {group.output: outputs[group.output] for group in groups}
@@ -172,3 +172,7 @@ def _cross_products(one: _Group, other: _Group) -> Optional[torch.Tensor]:
         parts.append(gradients.flatten(1))
     return parts[0] @ parts[1].T
 
+
+def _stacked(gradients: List[torch.Tensor]) -> torch.Tensor:
+    """The gradients one after another (a copy only if there are several: most groups have one head)."""
+    return gradients[0].unsqueeze(0) if len(gradients) == 1 else torch.stack(gradients)

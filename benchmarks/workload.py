@@ -20,7 +20,7 @@ from allennlp.data import Vocabulary
 from allennlp.models.heads import ClassifierHead
 from allennlp.models.multitask import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.modules import FeedForward
-from allennlp.modules.seq2seq_encoders import FeedForwardEncoder, LstmSeq2SeqEncoder
+from allennlp.modules.seq2seq_encoders import FeedForwardEncoder, LstmSeq2SeqEncoder, PytorchTransformer
 from allennlp.modules.seq2vec_encoders import BagOfEmbeddingsEncoder
 from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 from allennlp.modules.token_embedders import Embedding
@@ -31,16 +31,22 @@ from allennlp_multitask.modules.backbones.embedder_backbone import EmbedderBackb
 
 NUM_LABELS = 4
 LAYOUTS = ("homogeneous", "mixed")
-BACKBONES = ("lstm", "feedforward")
+BACKBONES = ("lstm", "feedforward", "transformer")
 # (heads, width): a few wide heads, and many narrow ones, where per-head routing costs weigh most.
 CASES = [(3, 128), (16, 32)]
 # Process CPU time leaves out the time a process waits for a core on a shared machine.
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
-def add_cpu_timing_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options the CPU benchmarks share: backbone, batch size, threads, clock and seed."""
-    parser.add_argument("--backbone", choices=BACKBONES, default="lstm", help="the backbone's encoder")
+def add_cpu_timing_arguments(parser: argparse.ArgumentParser, several_backbones: bool = False) -> None:
+    """
+    The options the CPU benchmarks share: backbone (`--backbones`, each in turn, if `several_backbones`),
+    batch size, threads, clock and seed.
+    """
+    if several_backbones:
+        parser.add_argument("--backbones", choices=BACKBONES, nargs="+", default=list(BACKBONES), help="encoders")
+    else:
+        parser.add_argument("--backbone", choices=BACKBONES, default="lstm", help="the backbone's encoder")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall time")
@@ -55,10 +61,15 @@ def cpu_model() -> str:
 
 
 def build_backbone(kind: str, vocab: Vocabulary, width: int, vocab_size: int) -> EmbedderBackbone:
-    """Token embeddings, then a bidirectional LSTM (as in the bundled example) or a two-layer feedforward."""
+    """
+    Token embeddings, then a bidirectional LSTM (as in the bundled example), a two-layer feedforward, or a
+    small transformer (two layers of four attention heads, sinusoidal positions, no dropout).
+    """
     embedder = BasicTextFieldEmbedder({"tokens": Embedding(embedding_dim=width, num_embeddings=vocab_size)})
     if kind == "lstm":
         encoder = LstmSeq2SeqEncoder(width, width // 2, bidirectional=True)
+    elif kind == "transformer":
+        encoder = PytorchTransformer(width, 2, 2 * width, 4, positional_encoding="sinusoidal", dropout_prob=0.0)
     else:
         encoder = FeedForwardEncoder(FeedForward(width, 2, width, Activation.by_name("relu")()))
     return EmbedderBackbone(vocab, embedder, encoder)

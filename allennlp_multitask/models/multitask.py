@@ -16,6 +16,7 @@ from allennlp.training.metrics import Metric
 
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
+from allennlp_multitask.data.worker_schedule import CheckedTasks
 from allennlp_multitask.models.configuration import (
     build_task_heads,
     check_component_keys,
@@ -27,6 +28,7 @@ from allennlp_multitask.models.distributed import (
     heads_run_by_any_worker,
     zero_touching,
 )
+from allennlp_multitask.models.head_inputs import HeadInput, own_backbone_inputs
 from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
@@ -37,7 +39,7 @@ from allennlp_multitask.models.routing import (
     head_arguments,
     route_tasks,
 )
-from allennlp_multitask.models.state_snapshot import StateSnapshot, find_metrics
+from allennlp_multitask.models.state_snapshot import HeldBackUpdates, find_metrics
 
 BACKBONE = "backbone"
 
@@ -78,6 +80,10 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     without a loss on a worker's batch get a zero gradient there, and every worker reports the same
     heads' metrics in the same order. Workers must run the same heads on each batch (heads' metrics sum
     their counts across workers at each update); a batch on which they would not raises `ValueError`.
+    That check asks the other workers (a collective) unless the batch comes from our multitask data
+    loader with the tasks of every worker's batches checked for the epoch (`CheckedTasks`), and the
+    metrics ask them only when they are reset (the end of an epoch): a training step adds no collective
+    and, in routing, no read of a tensor to the host.
 
     Registered as a `Model` with name "multitask", replacing AllenNLP's registration.
 
@@ -137,7 +143,9 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._include_backbone_outputs = include_backbone_outputs
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
+        self._heads_run: Set[str] = set()
         self._backbone_output_names: Tuple[str, ...] = ()
+        self._head_inputs: Optional[Dict[str, List[HeadInput]]] = None
         self._tracked_metrics: List[Metric] = []
         self._head_metrics = {name: find_metrics(head) for name, head in heads.items()}
         # Each head's output keys with its `{head}_` prefix, made once rather than at every batch.
@@ -218,7 +226,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
         head_rows = self.route(tasks)
         distributed = is_distributed()
-        if distributed:
+        if distributed and not isinstance(tasks, CheckedTasks):
             check_same_heads_on_every_worker(list(self._heads), head_rows.heads)
         backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
         self._check_batch_first(backbone_outputs, len(tasks))
@@ -228,16 +236,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         keys = tuple(available)
         head_plans = {head: self._routers[head].plan(keys) for head in head_rows.heads}
         arguments = head_arguments(head_rows, head_plans, available)
-        # What only shows once heads ran (a bad loss, a head's own error) puts their metrics back.
-        snapshot = StateSnapshot(
+        if self._head_inputs is not None:
+            self._head_inputs = own_backbone_inputs(head_rows, head_plans, arguments, backbone_outputs, available)
+        # What only shows once heads ran (a bad loss, a head's own error) must leave their metrics as they
+        # were: the heads' metric updates are held back until everything passed.
+        held = HeldBackUpdates(
             [metric for head in arguments for metric in self._head_metrics[head]],
             self._loss_weighting.running_state(),
         )
         try:
-            outputs = self._run_heads(arguments, backbone_outputs, distributed)
+            with held:
+                outputs = self._run_heads(arguments, backbone_outputs, distributed)
         except BaseException:
-            snapshot.restore()
+            held.discard()
             raise
+        held.release()
+        self._heads_run.update(head_plans)
         return outputs
 
     def _run_heads(
@@ -330,6 +344,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         """The backbone, whose parameters every head shares."""
         return self._backbone
 
+    def record_head_inputs(self, record: bool) -> None:
+        """
+        Whether `forward` gives each head its own view of the backbone's outputs it reads and keeps them (see
+        `head_inputs`) until the next `forward`; off by default, as it holds on to the tensors.
+        """
+        self._head_inputs = {} if record else None
+
+    def head_inputs(self) -> Dict[str, List[HeadInput]]:
+        """
+        What each head of the last `forward` read of the backbone's outputs that require a gradient, by head
+        (`record_head_inputs` must be on): the tensors its forward took, and which output's rows they are.
+        """
+        if self._head_inputs is None:
+            raise RuntimeError("MultiTaskModel.head_inputs() needs record_head_inputs(True) before the forward pass.")
+        return self._head_inputs
+
     def backbone_outputs(self, outputs: Mapping[str, Any]) -> Dict[str, Any]:
         """The backbone's outputs among `outputs`, the outputs of the model's last `forward`."""
         return {name: outputs[name] for name in self._backbone_output_names if name in outputs}
@@ -360,7 +390,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics: Dict[str, float] = {}
-        for head in self._heads_to_report():
+        for head in self._heads_to_report(reset):
             for key, value in self._heads[head].get_metrics(reset).items():
                 metrics[f"{head}_{key}"] = value
         for metric in self._tracked_metrics:
@@ -370,17 +400,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 metrics[f"{head}_loss_weight"] = weight
         if reset:
             self._heads_called.clear()
+            self._heads_run.clear()
             self._loss_weighting.end_of_epoch()
         return metrics
 
-    def _heads_to_report(self) -> List[str]:
+    def _heads_to_report(self, reset: bool) -> List[str]:
         """
         The heads that computed a loss since the last reset, in the model's head order; under distributed
-        training, those of any worker.
+        training, those of any worker when the metrics are `reset` (one collective, at the end of an
+        epoch), else (a progress report after each batch) those that ran: the same on every worker, which
+        run the same heads on each batch, so no collective.
         """
-        if is_distributed():
+        if not is_distributed():
+            return [head for head in self._heads if head in self._heads_called]
+        if reset:
             return heads_run_by_any_worker(list(self._heads), self._heads_called)
-        return [head for head in self._heads if head in self._heads_called]
+        return [head for head in self._heads if head in self._heads_run]
 
     def _head_of_output(self, key: str) -> Optional[str]:
         """The head whose `{head}_` prefix `key` has; the longest such name wins."""

@@ -199,6 +199,11 @@ class HeadRows:
         """The heads that receive rows, in order."""
         return list(self._rows)
 
+    def rows_of(self, head: str) -> Optional[List[int]]:
+        """The rows `head` receives, ascending; `None` if it receives the whole batch."""
+        rows = self._rows[head]
+        return None if len(rows) == self.batch_size else rows
+
     def split(self, value: Any, heads: Sequence[str]) -> Dict[str, Any]:
         """
         `value` cut down to each of `heads`' rows (heads of this batch), by head. `value` itself is never

@@ -5,7 +5,7 @@ an optional dependency (the `jd` extra): nothing here imports it until an aggreg
 import importlib
 import importlib.metadata
 import inspect
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -117,3 +117,27 @@ def build_aggregator(config: Union[str, Mapping[str, Any]]) -> "Aggregator":
         ) from error
     except (TypeError, ValueError) as error:
         raise ConfigurationError(f'jacobian_descent: aggregator "{name}" with options {options}: {error}') from error
+
+
+def gramian_weights(aggregator: "Aggregator", gramian: torch.Tensor) -> Optional[torch.Tensor]:
+    """
+    The weights with which `aggregator` combines the rows whose Gramian is `gramian`, for the aggregators
+    whose weights depend on the rows only through their Gramian (UPGrad, MGDA, DualProj, ...) or their
+    number (sum, mean, random); `None` for those that need the rows themselves (ConFIG, GradDrop,
+    ExcessMTL, Nash-MTL). The rows' aggregation is then `weights @ rows`, as `aggregator(rows)` computes it.
+    """
+    from torchjd.aggregation import (
+        GramianWeightedAggregator,
+        MeanWeighting,
+        RandomWeighting,
+        SumWeighting,
+        WeightedAggregator,
+    )
+
+    if isinstance(aggregator, GramianWeightedAggregator):
+        return aggregator.gramian_weighting(gramian)
+    if isinstance(aggregator, WeightedAggregator) and isinstance(
+        aggregator.weighting, (MeanWeighting, RandomWeighting, SumWeighting)
+    ):
+        return aggregator.weighting(gramian)  # They read only its number of rows.
+    return None

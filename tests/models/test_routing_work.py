@@ -14,6 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from allennlp_multitask import MultiTaskModel
+from allennlp_multitask.models.state_snapshot import HeldBackUpdates
 from tests.models.small_model import backbone, batch, classifier
 
 HEAD_INPUTS = 3  # A classifier head takes encoded_text, encoded_text_mask and label.
@@ -22,7 +23,8 @@ HEAD_INPUTS = 3  # A classifier head takes encoded_text, encoded_text_mask and l
 class RowOpCounter(TorchDispatchMode):
     """
     Counts, by name, the ATen ops that `model` runs outside its backbone and heads on the batch's data:
-    on a tensor of `inputs` or of the backbone's outputs, or on a view of one.
+    on a tensor of `inputs` or of the backbone's outputs, or on a view of one. The heads' metric updates,
+    which the model makes once every head ran (`HeldBackUpdates.release`), are the heads' work.
     """
 
     def __init__(self, model: torch.nn.Module, inputs: Dict[str, Any]) -> None:
@@ -34,6 +36,16 @@ class RowOpCounter(TorchDispatchMode):
         for component in [model._backbone, *model._heads.values()]:
             self._hooks.append(component.register_forward_pre_hook(self._enter))
             self._hooks.append(component.register_forward_hook(self._leave))
+        self._release = HeldBackUpdates.release
+
+        def release_inside_heads(held: HeldBackUpdates) -> None:
+            self._enter()
+            try:
+                self._release(held)
+            finally:
+                self._leave()
+
+        HeldBackUpdates.release = release_inside_heads  # type: ignore[method-assign]
 
     def _add_backbone_outputs(self, module: torch.nn.Module, args: Any, outputs: Any) -> None:
         self._batch_storages.update(_storage_of(tensor) for tensor in _tensors_in(outputs))
@@ -53,6 +65,7 @@ class RowOpCounter(TorchDispatchMode):
         return func(*args, **kwargs)
 
     def __exit__(self, *exc: Any) -> None:
+        HeldBackUpdates.release = self._release  # type: ignore[method-assign]
         for hook in self._hooks:
             hook.remove()
         super().__exit__(*exc)

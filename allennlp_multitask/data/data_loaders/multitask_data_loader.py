@@ -3,11 +3,11 @@ import gc
 import itertools
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from allennlp.common import Params, util
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import TensorDict, Vocabulary
+from allennlp.data import Instance, TensorDict, Vocabulary
 from allennlp.data.data_loaders import DataLoader, MultiProcessDataLoader
 from allennlp.data.data_loaders import MultiTaskDataLoader as AllenNlpMultiTaskDataLoader
 from allennlp.data.data_loaders.multitask_data_loader import maybe_shuffle_instances
@@ -17,6 +17,7 @@ from allennlp.nn import util as nn_util
 from allennlp_multitask.common.random_state import data_random_state, set_random_state
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
+from allennlp_multitask.data.worker_schedule import CheckedTasks, same_schedule_on_every_worker
 
 
 @contextmanager
@@ -91,6 +92,10 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
       AllenNLP does, with the collector untouched.
     - It makes each batch's tensors with our `Batch` (`allennlp_multitask.data.batch`), which gives what
       AllenNLP's `Batch` gives, with less Python work per instance.
+    - Under distributed training, with every task in memory (no `max_instances_in_memory`), it checks
+      once per epoch, in one collective, whether every worker's batches hold the same tasks, batch by
+      batch, and if so says so in each batch (its `task` list is a `CheckedTasks`): the model then runs
+      its heads without asking the other workers at each batch whether they run the same.
     - It is not part of a reference cycle (AllenNLP's keeps itself through its per-task iterators), so
       its instances are freed as soon as it is no longer used, not at the collector's next full pass.
     - It can take up an earlier run's iteration where that run stopped (`state_dict` and `resume`, which
@@ -134,14 +139,29 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
             skip = resume.batches_completed
             set_random_state(resume.epoch_random_states[epoch] if skip else resume.random_state)
         self._epoch_random_states.append(data_random_state())
-        batches = self.scheduler.batch_instances(self._get_instances_for_epoch())
+        batches, checked = self._checked_schedule(self.scheduler.batch_instances(self._get_instances_for_epoch()))
         if skip:
-            return self._skipping(batches, skip, resume.random_state)  # type: ignore[union-attr]
-        return (self._tensors(instances) for instances in batches)
+            return self._skipping(batches, skip, resume.random_state, checked)  # type: ignore[union-attr]
+        return (self._tensors(instances, checked) for instances in batches)
 
-    def _tensors(self, instances: List[Any]) -> TensorDict:
+    def _tensors(self, instances: List[Any], checked: bool = False) -> TensorDict:
         device = -1 if self.cuda_device is None else self.cuda_device
-        return nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
+        tensors = nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
+        if checked:
+            tensors["task"] = CheckedTasks(tensors["task"])
+        return tensors
+
+    def _checked_schedule(self, batches: Iterable[List[Instance]]) -> Tuple[Iterable[List[Instance]], bool]:
+        """
+        The epoch's batches, and whether they are known to hold the same tasks on every worker, batch by
+        batch: under distributed training with every task in memory, the epoch's batches are known, and
+        one collective tells.
+        """
+        if not util.is_distributed() or self._max_instances_in_memory:
+            return batches, False
+        batches = list(batches)
+        tasks = [tuple(sorted({instance["task"].metadata for instance in batch})) for batch in batches]
+        return batches, same_schedule_on_every_worker(tasks)
 
     def _replay_finished_epoch(self, epoch_random_state: Dict[str, Any]) -> Iterator[TensorDict]:
         """An epoch the resumed run finished: no batches; its draws replayed if later epochs depend on them."""
@@ -152,7 +172,9 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
                 pass
         return iter(())
 
-    def _skipping(self, batches: Iterable[List[Any]], skip: int, random_state: Dict[str, Any]) -> Iterator[TensorDict]:
+    def _skipping(
+        self, batches: Iterable[List[Any]], skip: int, random_state: Dict[str, Any], checked: bool
+    ) -> Iterator[TensorDict]:
         """
         The epoch's batches, the first `skip` (which the trainer skips) empty; then the generators as the
         resumed run left them.
@@ -162,7 +184,7 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
             yield {}
         set_random_state(random_state)
         for instances in batches:
-            yield self._tensors(instances)
+            yield self._tensors(instances, checked)
 
     def state_dict(self) -> Dict[str, Any]:
         """What `resume` needs of this loader: the state of the data's random generators as each epoch began."""

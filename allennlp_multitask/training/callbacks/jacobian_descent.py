@@ -9,13 +9,17 @@ from allennlp.training.callbacks.backward import OnBackwardException
 from torch.nn.parallel import DistributedDataParallel
 
 from allennlp_multitask.models.multitask import MultiTaskModel
-from allennlp_multitask.training.jacobian_aggregators import build_aggregator
+from allennlp_multitask.training.jacobian_aggregators import build_aggregator, gramian_weights
 from allennlp_multitask.training.metrics import GradientConflicts
+from allennlp_multitask.training.representation_jacobian import HeadGradient, RepresentationJacobian
 
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
 
 logger = logging.getLogger(__name__)
+
+# What the rows of the Jacobian differentiate: the backbone's parameters, or its outputs.
+LEVELS = ("parameters", "representation")
 
 
 @TrainerCallback.register("jacobian_descent")
@@ -25,8 +29,9 @@ class JacobianDescentCallback(TrainerCallback):
     backbone gets an aggregation of the tasks' gradients (e.g. UPGrad, which never goes against any of
     them), while each head, and the loss weighting, get their ordinary gradients.
 
-    Each head's term of the loss (its loss as the model's `loss_weights` or loss weighting weighs it) is
-    one row of the Jacobian with respect to the backbone's trainable parameters, computed with TorchJD's
+    At the `"parameters"` level (the default, exact), each head's term of the loss (its loss as the model's
+    `loss_weights` or loss weighting weighs it) is one row of the Jacobian with respect to the backbone's
+    trainable parameters, computed with TorchJD's
     `jac` as its `mtl_backward` does (each term's gradient on the backbone's outputs, then all rows back
     through the backbone at once), but with the heads' part in one pass over all terms, which may share
     the op that gathers their rows. The rows of a step are the heads that had a loss in its batches: the
@@ -38,6 +43,18 @@ class JacobianDescentCallback(TrainerCallback):
     single head's row has nothing to aggregate and trains as plain training does (said once in the log).
     With the `"sum"` aggregator, training is plain training.
 
+    At the `"representation"` level (Sener & Koltun's MGDA-UB, LibMTL's `rep_grad`), a head's row is its
+    term's gradient with respect to the backbone's outputs that the heads read (every output, over the
+    step's batches one after another), not its parameters: the aggregator weighs the rows from their
+    Gramian (UPGrad, MGDA, DualProj and the other Gramian-based aggregators; sum, mean and random from
+    their number; those that need the rows themselves, ConFIG, GradDrop, ExcessMTL and Nash-MTL, get
+    them), and one backward pass through the backbone carries the combined gradient: about the cost of
+    plain training rather than a pass per head. It is exact when the backbone's Jacobian maps the rows'
+    conflicts as it finds them, e.g. heads that read the same instances; heads that read different
+    instances of a mixed batch have orthogonal rows there (each touches only its instances' outputs), so
+    their conflicts through the shared parameters go unseen and UPGrad adds them up as the sum does. The
+    graphs of a step's batches are kept until the step's end.
+
     Under distributed training (AllenNLP's default DDP), the callback does DDP's gradient averaging
     itself: each step, the rows and the other gradients are averaged across workers in one all-reduce,
     so that every worker aggregates the same Jacobian and parameters stay identical. Workers must see
@@ -46,8 +63,10 @@ class JacobianDescentCallback(TrainerCallback):
 
     Metrics (training, per epoch, through the model's `get_metrics`): `gradient_conflict_share`, the share
     of steps with two or more task rows in which some pair conflicts (negative inner product), and
-    `gradient_cosine_mean`, the mean cosine of every pair of task rows (see `GradientConflicts`). They are
-    measured before aggregation, so `"sum"` gives them for plain training.
+    `gradient_cosine_mean`, the mean cosine of every pair of task rows (see `GradientConflicts`); at the
+    representation level, of the rows there, as `representation_gradient_conflict_share` and
+    `representation_gradient_cosine_mean`. They are measured before aggregation, so `"sum"` gives them
+    for plain training.
 
     Needs the `jd` extra (`pip install "allennlp-multitask[jd]"`); CAGrad, FairGrad and Nash-MTL need the
     `jd-full` extra. Not for mixed precision with gradient scaling, sharded models (FairScale), or with
@@ -66,8 +85,11 @@ class JacobianDescentCallback(TrainerCallback):
         every step must then have that many rows), `pcd`, `pcgrad`, `random` or `sum`. Lists become tensors
         (`pref_vector`). Rows come in the model's head order.
     parallel_chunk_size : `int`, optional (default = `None`)
-        TorchJD's `parallel_chunk_size`: how many rows go back through the backbone at once (`None`: all,
-        with `torch.vmap`; `1`: one at a time, for modules `vmap` cannot handle).
+        TorchJD's `parallel_chunk_size`, at the parameters level: how many rows go back through the backbone
+        at once (`None`: all, with `torch.vmap`; `1`: one at a time, for modules `vmap` cannot handle).
+    level : `str`, optional (default = `"parameters"`)
+        What the rows differentiate: `"parameters"`, the backbone's parameters (exact), or `"representation"`,
+        the backbone's outputs (one backward pass through the backbone).
     """
 
     def __init__(
@@ -75,8 +97,12 @@ class JacobianDescentCallback(TrainerCallback):
         serialization_dir: str,
         aggregator: Union[str, Dict[str, Any]] = "upgrad",
         parallel_chunk_size: Optional[int] = None,
+        level: str = "parameters",
     ) -> None:
         super().__init__(serialization_dir)
+        if level not in LEVELS:
+            raise ConfigurationError(f"jacobian_descent: level must be one of {list(LEVELS)}, got {level!r}.")
+        self._level = level
         self._aggregator = build_aggregator(aggregator)
         if parallel_chunk_size is not None and parallel_chunk_size < 1:
             raise ConfigurationError(
@@ -84,12 +110,14 @@ class JacobianDescentCallback(TrainerCallback):
                 f"{parallel_chunk_size}."
             )
         self._parallel_chunk_size = parallel_chunk_size
-        self._conflicts = GradientConflicts()
+        self._conflicts = GradientConflicts("representation_" if level == "representation" else "")
         self._shared: List[torch.nn.Parameter] = []
         self._task_parameters: List[torch.nn.Parameter] = []
+        self._parameters: List[torch.nn.Parameter] = []  # All the trainable ones, in the model's order.
         self._ddp: Optional[DistributedDataParallel] = None
         # The step so far: each head's row, summed over the step's batches, and how many batches.
         self._task_rows: Dict[str, torch.Tensor] = {}
+        self._representation_rows = RepresentationJacobian()
         self._batches = 0
         self._said_single_task = False
 
@@ -120,8 +148,20 @@ class JacobianDescentCallback(TrainerCallback):
             raise ConfigurationError("jacobian_descent: the backbone has no trainable parameters to aggregate for.")
         shared = set(self._shared)
         self._task_parameters = [p for p in model.parameters() if p.requires_grad and p not in shared]
+        self._parameters = [p for p in model.parameters() if p.requires_grad]
         self._ddp = self._take_over_gradient_averaging(trainer)
+        model.record_head_inputs(self._level == "representation")
+        if self._ddp is not None and self._level == "representation" and gramian_weights(
+            self._aggregator, torch.eye(2)
+        ) is None:
+            raise ConfigurationError(
+                f"jacobian_descent: at the representation level under distributed training, each worker's rows "
+                f"are on its own batches' outputs, and only their Gramian is shared: aggregator "
+                f"{self._aggregator!r} needs the rows themselves. Choose a Gramian-based one (upgrad, mgda, "
+                f"dualproj, ...) or level 'parameters'."
+            )
         self._task_rows.clear()
+        self._representation_rows.clear()
         self._batches = 0
         self._conflicts.reset()
         model.track_metric(self._conflicts)
@@ -159,13 +199,27 @@ class JacobianDescentCallback(TrainerCallback):
         backward_called: bool,
         **kwargs: Any,
     ) -> bool:
-        from torchjd.autojac import jac
-
         if backward_called:
             raise OnBackwardException("jacobian_descent computes the gradients itself.")
         model = trainer.model
-        terms = list(model.loss_terms(batch_outputs).items())
-        losses = [term for _, term in terms]
+        terms = model.loss_terms(batch_outputs)
+        if self._level == "representation":
+            self._add_representation_rows(model, terms, batch_outputs)
+        else:
+            self._add_parameter_rows(model, terms, batch_outputs)
+        regularization_penalty = batch_outputs.get("reg_loss")
+        if regularization_penalty is not None:
+            regularization_penalty.backward()
+        self._batches += 1
+        return True
+
+    def _add_parameter_rows(
+        self, model: MultiTaskModel, terms: Dict[str, torch.Tensor], batch_outputs: Dict[str, torch.Tensor]
+    ) -> None:
+        """Adds a batch's rows on the backbone's parameters, and gives the heads their ordinary gradients."""
+        from torchjd.autojac import jac
+
+        losses = list(terms.values())
         features = [
             output
             for output in model.backbone_outputs(batch_outputs).values()
@@ -174,21 +228,40 @@ class JacobianDescentCallback(TrainerCallback):
         # Heads and loss weighting: the ordinary gradient of the loss (parameters it does not reach keep none).
         if self._task_parameters:
             torch.autograd.backward(torch.stack(losses).sum(), inputs=self._task_parameters, retain_graph=True)
-        # The backbone: each term's gradient with respect to the backbone's outputs, then back through the
-        # backbone. TorchJD's `mtl_backward` would take the first step one task at a time, which frees the
-        # graph of the gather the model shares between heads of a mixed batch before the second task.
+        # Each term's gradient on the backbone's outputs, then back through the backbone. TorchJD's
+        # `mtl_backward` would take the first step one task at a time, which frees the graph of the gather
+        # the model shares between heads of a mixed batch before the second task.
         feature_jacobians = jac(losses, features, parallel_chunk_size=self._parallel_chunk_size)
         jacobians = jac(
             features, self._shared, jac_outputs=feature_jacobians, parallel_chunk_size=self._parallel_chunk_size
         )
         jacobian = torch.cat([parameter_jacobian.flatten(1) for parameter_jacobian in jacobians], dim=1)
-        for (head, _), row in zip(terms, jacobian):
+        for head, row in zip(terms, jacobian):
             self._task_rows[head] = row + self._task_rows[head] if head in self._task_rows else row
-        regularization_penalty = batch_outputs.get("reg_loss")
-        if regularization_penalty is not None:
-            regularization_penalty.backward()
-        self._batches += 1
-        return True
+
+    def _add_representation_rows(
+        self, model: MultiTaskModel, terms: Dict[str, torch.Tensor], batch_outputs: Dict[str, torch.Tensor]
+    ) -> None:
+        """
+        Adds a batch's rows on the backbone's outputs, and gives the heads their ordinary gradients, in one
+        backward pass through the heads: it stops at each head's own view of the outputs it read (the
+        model gives them: `record_head_inputs`), whose gradient is its own term's. (So each head's term
+        must depend on the backbone's outputs through its head only, as every loss weighting's does.)
+        """
+        head_inputs = {head: model.head_inputs()[head] for head in terms}
+        read = [head_input.tensor for inputs in head_inputs.values() for head_input in inputs]
+        torch.autograd.backward(
+            torch.stack(list(terms.values())).sum(), inputs=self._task_parameters + read, retain_graph=True
+        )
+        backbone_outputs = model.backbone_outputs(batch_outputs)
+        gradients: Dict[str, List[HeadGradient]] = {}
+        for head, inputs in head_inputs.items():
+            gradients[head] = []
+            for head_input in inputs:
+                gradient, head_input.tensor.grad = head_input.tensor.grad, None
+                if gradient is not None:
+                    gradients[head].append((head_input.output, head_input.rows, head_input.tensor, gradient))
+        self._representation_rows.add(backbone_outputs, gradients)
 
     def _finish_step(self, trainer: "GradientDescentTrainer") -> None:
         """Averages the step's rows and gradients over its batches (and workers), and aggregates the rows."""
@@ -196,30 +269,51 @@ class JacobianDescentCallback(TrainerCallback):
 
         if not self._batches:
             return
-        heads = [head for head in trainer.model.active_heads if head in self._task_rows]
-        jacobian = torch.stack([self._task_rows[head] for head in heads])
-        parameters = [parameter for parameter in trainer.model.parameters() if parameter.requires_grad]
+        parameters = self._parameters
         if self._batches > 1:
-            jacobian /= self._batches
             for parameter in parameters:
                 if parameter.grad is not None:
                     parameter.grad /= self._batches
-        self._task_rows.clear()
+        representation = self._representation_rows
+        if self._level == "representation":
+            heads = [head for head in trainer.model.active_heads if head in representation.heads]
+            gramian = representation.gramian(heads)
+            if self._ddp is not None:
+                # The mean of the workers' Gramians is that of rows twice as long, each half as large.
+                gramian = _average_across_workers(parameters=[], tensor=gramian) / dist.get_world_size()
+        else:
+            heads = [head for head in trainer.model.active_heads if head in self._task_rows]
+            jacobian = torch.stack([self._task_rows[head] for head in heads]) / self._batches
+            self._task_rows.clear()
+            if self._ddp is not None:
+                jacobian = _average_across_workers(parameters, tensor=jacobian)
+            gramian = jacobian @ jacobian.T
         self._batches = 0
-        if self._ddp is not None:
-            jacobian = _average_across_workers(jacobian, parameters)
         if len(heads) > 1:
-            self._conflicts(jacobian @ jacobian.T)
+            self._conflicts(gramian)
         else:
             self._say_single_task_once(heads[0])
         aggregator = self._aggregator if len(heads) > 1 else Sum()
         try:
-            update = aggregator(jacobian)
+            weights = gramian_weights(aggregator, gramian)
+            combined = None
+            if weights is None:
+                combined = aggregator(representation.rows(heads) if self._level == "representation" else jacobian)
         except Exception as error:
+            representation.clear()
             raise RuntimeError(
                 f"jacobian_descent: aggregator {aggregator!r} failed on a step whose Jacobian has a row for "
                 f"each of heads {heads}: {error}"
             ) from error
+        if self._level == "representation":
+            if combined is None:
+                representation.backward(heads, weights, self._shared)
+            else:
+                representation.backward_combined(combined, self._shared)
+            if self._ddp is not None:
+                _average_across_workers(parameters)
+            return
+        update = weights @ jacobian if combined is None else combined
         for parameter, part in zip(self._shared, update.split([p.numel() for p in self._shared])):
             if parameter.grad is None:
                 parameter.grad = part.view_as(parameter).clone()
@@ -246,21 +340,26 @@ class JacobianDescentCallback(TrainerCallback):
     ) -> None:
         vars(trainer).pop("rescale_gradients", None)
         trainer.model.untrack_metric(self._conflicts)
+        trainer.model.record_head_inputs(False)
         if self._ddp is not None:
             self._ddp.require_backward_grad_sync = True
             self._ddp = None
 
 
-def _average_across_workers(jacobian: torch.Tensor, parameters: List[torch.nn.Parameter]) -> torch.Tensor:
+def _average_across_workers(
+    parameters: List[torch.nn.Parameter], tensor: Optional[torch.Tensor] = None
+) -> Optional[torch.Tensor]:
     """
-    Averages `jacobian` and the gradients of `parameters` across workers in one all-reduce, as DDP averages
-    gradients (a parameter without a gradient counts as zero, and gets one); returns the average Jacobian.
+    Averages the gradients of `parameters`, and `tensor` if given (the Jacobian, or its Gramian), across
+    workers in one all-reduce, as DDP averages gradients (a parameter without a gradient counts as zero,
+    and gets one); returns the average `tensor`.
     """
     gradients = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
-    flat = torch.cat([jacobian.flatten(), *[gradient.flatten() for gradient in gradients]])
+    tensors = ([] if tensor is None else [tensor]) + gradients
+    flat = torch.cat([part.flatten() for part in tensors])
     dist.all_reduce(flat)
     flat /= dist.get_world_size()
-    average_jacobian, *average_gradients = flat.split([jacobian.numel(), *[g.numel() for g in gradients]])
-    for parameter, gradient in zip(parameters, average_gradients):
+    averages = flat.split([part.numel() for part in tensors])
+    for parameter, gradient in zip(parameters, averages[len(tensors) - len(gradients) :]):
         parameter.grad = gradient.view_as(parameter)
-    return average_jacobian.view_as(jacobian)
+    return None if tensor is None else averages[0].view_as(tensor)

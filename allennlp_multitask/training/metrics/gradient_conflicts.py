@@ -15,9 +15,17 @@ class GradientConflicts(Metric):
 
     Under distributed training every worker feeds it the same Gramian (that of the gradients reduced
     across workers), so it sums nothing across workers.
+
+    # Parameters
+
+    prefix : `str`, optional (default = `""`)
+        Put before the names of what it reports, to say which gradients it measured (e.g.
+        `"representation_"` for gradients on the backbone's outputs rather than its parameters).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        self._conflict_share_name = f"{prefix}gradient_conflict_share"
+        self._cosine_mean_name = f"{prefix}gradient_cosine_mean"
         self.reset()
 
     def __call__(self, gramian: torch.Tensor) -> None:  # type: ignore
@@ -37,8 +45,8 @@ class GradientConflicts(Metric):
         metrics = {}
         if self._steps:
             metrics = {
-                "gradient_conflict_share": self._conflicting_steps / self._steps,
-                "gradient_cosine_mean": self._cosine_sum / self._pairs,
+                self._conflict_share_name: self._conflicting_steps / self._steps,
+                self._cosine_mean_name: self._cosine_sum / self._pairs,
             }
         if reset:
             self.reset()

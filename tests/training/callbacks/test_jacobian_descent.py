@@ -17,6 +17,8 @@ from torchjd.aggregation import UPGrad
 
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.models import UncertaintyLossWeighting
+from allennlp_multitask.training.callbacks import JacobianDescentCallback
+from allennlp_multitask.training.callbacks.jacobian_descent import LEVELS
 from tests.conftest import REPO_ROOT
 from tests.models.conll_example import conll_model, read_instances
 from tests.training.callbacks.trainer_setup import classifier_model, direction_model, instances, train
@@ -98,7 +100,8 @@ def test_an_accumulation_step_has_one_row_per_task_summed_over_its_batches():
     assert torch.allclose(update, expected, atol=1e-6)
 
 
-def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumulation_and_a_regularizer():
+@pytest.mark.parametrize("level", LEVELS)
+def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumulation_and_a_regularizer(level):
     # CoNLL sentences feed two heads (pos, ner), topic questions one; steps of two batches each see all
     # three. Uncertainty weighting puts learnable parameters in each head's loss term.
     model = conll_model({"model.regularizer": {"regexes": [[".*", {"type": "l2", "alpha": 0.01}]]}})
@@ -109,7 +112,7 @@ def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumul
     plain, summed = copy.deepcopy(model), copy.deepcopy(model)
 
     train(plain, batches, **options)
-    train(summed, batches, aggregator={"type": "sum"}, **options)
+    train(summed, batches, aggregator={"type": "sum"}, level=level, **options)
 
     trained = dict(summed.named_parameters())
     assert {name for name, _ in model.named_parameters()} == set(trained)
@@ -119,19 +122,67 @@ def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumul
             assert not torch.equal(parameter, dict(model.named_parameters())[name]), name
 
 
-def test_a_step_with_one_task_trains_as_plain_training_and_says_so_once(caplog):
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_step_with_one_task_trains_as_plain_training_and_says_so_once(caplog, level):
     batches = instances(["a", "b", "a", "b"])
     plain, upgrad = classifier_model(), classifier_model()
 
     train(plain, batches, batch_size=1, lr=0.1)
     with caplog.at_level(logging.INFO, logger="allennlp_multitask"):
-        metrics = train(upgrad, batches, batch_size=1, lr=0.1, aggregator={"type": "upgrad"})
+        metrics = train(upgrad, batches, batch_size=1, lr=0.1, aggregator={"type": "upgrad"}, level=level)
 
     for (name, parameter), trained in zip(plain.named_parameters(), upgrad.parameters()):
         assert torch.allclose(trained, parameter, atol=1e-6), name
     said = [record for record in caplog.records if "nothing to aggregate" in record.getMessage()]
     assert len(said) == 1
-    assert "training_gradient_conflict_share" not in metrics
+    assert not any("gradient_conflict_share" in key for key in metrics)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_heads_that_read_the_same_instances_conflict_and_upgrad_removes_the_conflict_at_each_level(level):
+    # One task served by both heads: at the representation level too, their gradients conflict.
+    directions = {"a": DIRECTIONS["a"], "b": DIRECTIONS["b"]}
+    batch = instances(["t"] * 4)
+    options = {"loss_weights": WEIGHTS, "task_heads": {"t": ["a", "b"]}}
+    gradients = task_gradients(direction_model(directions, **options), batch, WEIGHTS)
+    plain = backbone_update(direction_model(directions, **options), batch, batch_size=4)
+    assert float(plain @ gradients["b"]) < 0
+
+    metrics = train(direction_model(directions, **options), batch, batch_size=4, aggregator="sum", level=level)
+    upgrad = backbone_update(
+        direction_model(directions, **options), batch, batch_size=4, aggregator="upgrad", level=level
+    )
+
+    prefix = "representation_" if level == "representation" else ""
+    assert metrics[f"training_{prefix}gradient_conflict_share"] == 1.0
+    assert metrics[f"training_{prefix}gradient_cosine_mean"] < 0
+    assert float(upgrad.norm()) > 0.1 * float(plain.norm())
+    for head, gradient in gradients.items():
+        assert float(upgrad @ gradient) >= -1e-5, head
+
+
+def test_with_identical_heads_the_representation_level_trains_as_the_parameters_level():
+    def model() -> MultiTaskModel:
+        identical = classifier_model(task_heads={"t": ["a", "b"]})
+        identical._heads["b"].load_state_dict(identical._heads["a"].state_dict())
+        return identical
+
+    batches = instances(["t"] * 6)
+    trained = {}
+    for level in LEVELS:
+        trained[level] = model()
+        options = {"num_gradient_accumulation_steps": 3, "aggregator": "upgrad", "level": level}
+        train(trained[level], batches, batch_size=2, **options)
+
+    exact = dict(trained["parameters"].named_parameters())
+    for name, parameter in trained["representation"].named_parameters():
+        assert torch.allclose(parameter, exact[name], atol=1e-6), name
+    assert not torch.equal(backbone_vector(trained["representation"]), backbone_vector(model()))
+
+
+def test_an_unknown_level_fails_when_the_callback_is_built():
+    with pytest.raises(ConfigurationError, match=r"level must be one of \['parameters', 'representation'\]"):
+        JacobianDescentCallback("unused", "upgrad", level="features")
 
 
 def test_a_model_that_is_not_multitask_fails_before_training():

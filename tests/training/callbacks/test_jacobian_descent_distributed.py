@@ -10,6 +10,7 @@ from allennlp.data import Instance
 from allennlp.nn.parallel import TorchDdpAccelerator
 
 from allennlp_multitask import MultiTaskModel
+from allennlp_multitask.training.callbacks.jacobian_descent import LEVELS
 from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 from tests.training.callbacks.trainer_setup import classifier_model, instances, train
 
@@ -17,18 +18,28 @@ UPGRAD = {"type": "upgrad"}
 
 
 def worker_batches(rank: int) -> List[Instance]:
-    """Two mixed batches of two instances (heads a and b in each), with texts of the worker's own."""
+    """
+    Two mixed batches of two instances (heads a and b in each, both on the instance of task t), with texts
+    of the worker's own (of another length on each: the backbone's outputs differ in size).
+    """
     tokens = [("w1", "w2", "w3"), ("w7", "w5")][rank]
-    return instances(["a", "b", "b", "a"], tokens)
+    return instances(["a", "t", "t", "b"], tokens)
 
 
-def train_on_worker(rank: int, model: MultiTaskModel, aggregator: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def model() -> MultiTaskModel:
+    return classifier_model(task_heads={"t": ["a", "b"]})
+
+
+def train_on_worker(
+    rank: int, model: MultiTaskModel, aggregator: Optional[Dict[str, Any]], level: str = "parameters"
+) -> Dict[str, Any]:
     model, wrapped = TorchDdpAccelerator(local_rank=rank, world_size=WORKERS).wrap_model(model)
     metrics = train(
         model,
         worker_batches(rank),
         batch_size=2,
         aggregator=aggregator,
+        level=level,
         lr=0.1,
         distributed=True,
         local_rank=rank,
@@ -38,28 +49,34 @@ def train_on_worker(rank: int, model: MultiTaskModel, aggregator: Optional[Dict[
     return {"parameters": dict(model.named_parameters()), "metrics": metrics}
 
 
-def test_workers_aggregate_the_jacobian_of_the_whole_step_and_stay_identical(tmp_path):
-    workers = on_two_workers(train_on_worker, classifier_model(), UPGRAD, out_dir=tmp_path)
+@pytest.mark.parametrize("level", LEVELS)
+def test_workers_aggregate_the_jacobian_of_the_whole_step_and_stay_identical(tmp_path, level):
+    # At the representation level, the workers share their rows' Gramian: that of rows spanning both.
+    workers = on_two_workers(train_on_worker, model(), UPGRAD, level, out_dir=tmp_path)
 
     # One process, each step the two workers' batches accumulated: each row is then the mean of the
     # workers' rows, and UPGrad aggregates the same Jacobian as each worker should.
     batches = [
         instance for batch in (0, 2) for rank in range(WORKERS) for instance in worker_batches(rank)[batch : batch + 2]
     ]
-    single = classifier_model()
-    metrics = train(single, batches, batch_size=2, aggregator=UPGRAD, lr=0.1, num_gradient_accumulation_steps=WORKERS)
+    single = model()
+    metrics = train(
+        single, batches, batch_size=2, aggregator=UPGRAD, level=level, lr=0.1, num_gradient_accumulation_steps=WORKERS
+    )
 
     for name, parameter in single.named_parameters():
         for rank, worker in enumerate(workers):
             assert torch.allclose(worker["parameters"][name], parameter, atol=1e-6), (rank, name)
-    for key in ["training_gradient_conflict_share", "training_gradient_cosine_mean"]:
+    prefix = "representation_" if level == "representation" else ""
+    for key in [f"training_{prefix}gradient_conflict_share", f"training_{prefix}gradient_cosine_mean"]:
         for worker in workers:
             assert worker["metrics"][key] == pytest.approx(metrics[key], abs=1e-6), key
 
 
-def test_sum_trains_as_plain_distributed_training(tmp_path):
-    plain = on_two_workers(train_on_worker, classifier_model(), None, out_dir=tmp_path)
-    summed = on_two_workers(train_on_worker, classifier_model(), {"type": "sum"}, out_dir=tmp_path)
+@pytest.mark.parametrize("level", LEVELS)
+def test_sum_trains_as_plain_distributed_training(tmp_path, level):
+    plain = on_two_workers(train_on_worker, model(), None, out_dir=tmp_path)
+    summed = on_two_workers(train_on_worker, model(), {"type": "sum"}, level, out_dir=tmp_path)
     for rank in range(WORKERS):
         for name, parameter in plain[rank]["parameters"].items():
             assert torch.allclose(summed[rank]["parameters"][name], parameter, atol=1e-6), (rank, name)

@@ -69,15 +69,16 @@ def train(
     *,
     batch_size: int,
     aggregator: Optional[Union[str, Dict[str, Any]]] = None,
+    level: str = "parameters",
     lr: float = 1.0,
     ddp_wrapped_model: Optional[DdpWrappedModel] = None,
     **trainer_options: Any,
 ) -> Dict[str, Any]:
     """
     Trains `model` for one epoch over `batches` (in order) with plain SGD, through the `jacobian_descent`
-    callback with `aggregator` (plain training when `None`); returns the trainer's metrics.
+    callback with `aggregator` at `level` (plain training when `None`); returns the trainer's metrics.
     """
-    callbacks = [] if aggregator is None else [JacobianDescentCallback("unused", aggregator)]
+    callbacks = [] if aggregator is None else [JacobianDescentCallback("unused", aggregator, level=level)]
     loader = SimpleDataLoader(batches, batch_size, vocab=model.vocab)
     trainer = GradientDescentTrainer(
         model,

@@ -32,6 +32,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "plain_train",
         "phase_clock",
         "step_page_faults",
+        "peft_multitask",
     ]:
         sys.modules.pop(name, None)
 
@@ -98,3 +99,15 @@ def test_page_fault_benchmark_steps_both_models_on_the_same_batches(benchmarks, 
     assert [row[0] for row in rows] == ["allennlp", "plain"]
     assert rows[1][2] == "1.000"
     assert all(re.fullmatch(r"\d+\.\d+", cell) for row in rows for cell in row[1:]), rows
+
+
+def test_peft_benchmark_sets_each_lora_variant_beside_full_fine_tuning(benchmarks, capsys):
+    arguments = ["--tasks", "2", "--layers", "1", "--width", "64", "--vocab-size", "100", "--tokens", "8"]
+    benchmarks("peft_multitask").main([*arguments, "--steps", "1", "--warmup", "0"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:2] for row in rows] == [
+        ["2", "full"], ["2", "shared LoRA"], ["2", "per-task LoRA"], ["2", "per-task LoRA, mixed"]
+    ]
+    shares = [float(re.fullmatch(r"[\d,]+ \((\d+\.\d)%\)", row[2]).group(1)) for row in rows]
+    assert shares[0] == 100.0 and all(share < 100.0 for share in shares[1:]), rows
+    assert all(re.fullmatch(r"\d+\.\d\d", row[4]) and re.fullmatch(r"\d+\.\d \(x\d+\.\d\d\)", row[5]) for row in rows)

@@ -28,10 +28,8 @@ memory during two steps (the first allocates the optimizer state) above the resi
 """
 
 import argparse
-import gc
 import itertools
 import multiprocessing
-import re
 import statistics
 import tempfile
 import warnings
@@ -41,7 +39,17 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 import transformers
 from allennlp.data import Vocabulary
-from workload import CLOCKS, NUM_LABELS, Variant, build_heads, cpu_model, head_names, print_table, time_interleaved
+from workload import (
+    CLOCKS,
+    NUM_LABELS,
+    Variant,
+    build_heads,
+    cpu_model,
+    head_names,
+    peak_memory_of,
+    print_table,
+    time_interleaved,
+)
 
 from allennlp_multitask.models import MultiTaskModel
 from allennlp_multitask.modules import PretrainedTransformerBackbone
@@ -112,23 +120,17 @@ def optimizer_for(model: MultiTaskModel) -> torch.optim.Optimizer:
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, foreach=True)
 
 
-def status_kb(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE).group(1))
-
-
 def peak_step_memory(args: argparse.Namespace, tasks: int, variant: str) -> int:
     """Bytes of resident memory that two steps of `variant` add at their peak (run in a fresh process)."""
     model = build(args, tasks, variant).train()
     step, inputs = training_step(model, optimizer_for(model)), itertools.cycle(batches(args, tasks, variant))
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # resets VmHWM, the peak resident memory, to the resident memory now
-    before = status_kb("VmRSS")
-    for _ in range(2):
-        model.zero_grad(set_to_none=True)
-        step(next(inputs))
-    return (status_kb("VmHWM") - before) * 1024
+
+    def two_steps() -> None:
+        for _ in range(2):
+            model.zero_grad(set_to_none=True)
+            step(next(inputs))
+
+    return peak_memory_of(two_steps)
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:

@@ -75,15 +75,23 @@ def _drop_peft_keys(config: Any) -> None:
         _drop_peft_keys(part)
 
 
+def _archive_subparser(
+    parser: argparse._SubParsersAction, name: str, description: str, target: str, target_help: str
+) -> argparse.ArgumentParser:
+    """The subcommand `name`'s parser, with its two arguments: the archive and the `target` to write."""
+    subparser = parser.add_parser(name, description=description, help=description)
+    subparser.add_argument("archive_file", help="the model.tar.gz of a run with a peft block")
+    subparser.add_argument(target, help=target_help)
+    return subparser
+
+
 @Subcommand.register("merge-adapters")
 class MergeAdapters(Subcommand):
     """`allennlp merge-adapters ARCHIVE OUTPUT [--task TASK]`: see `write_merged_archive`."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description = "Fold a PEFT-trained model's adapters into its weights, as a new model archive."
-        subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument("archive_file", help="the model.tar.gz of a run with a peft block")
-        subparser.add_argument("output_file", help="the merged model's archive to write")
+        subparser = _archive_subparser(parser, self.name, description, "output_file", "the merged archive to write")
         subparser.add_argument("--task", default=None, help="with per-task adapters: whose to fold in")
         subparser.set_defaults(func=lambda args: write_merged_archive(args.archive_file, args.output_file, args.task))
         return subparser
@@ -95,8 +103,7 @@ class ExportAdapters(Subcommand):
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description = "Save a PEFT-trained model's adapters in PEFT's format (for PeftModel.from_pretrained)."
-        subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument("archive_file", help="the model.tar.gz of a run with a peft block")
-        subparser.add_argument("directory", help="where to write the adapters, a folder per transformer")
+        target_help = "where to write the adapters, a folder per transformer"
+        subparser = _archive_subparser(parser, self.name, description, "directory", target_help)
         subparser.set_defaults(func=lambda args: print(*export_adapters(args.archive_file, args.directory), sep="\n"))
         return subparser

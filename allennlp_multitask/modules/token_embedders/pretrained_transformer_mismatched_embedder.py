@@ -24,8 +24,7 @@ class PretrainedTransformerMismatchedEmbedder(AllenNlpPretrainedTransformerMisma
     model_name : `str`
         As for AllenNLP's embedder, like all other arguments but this one:
     peft : `Dict[str, Any]`, optional (default = `None`)
-        PEFT's configuration of the adapter, by method (`{"type": "lora", "r": 8, "lora_alpha": 16}`). The
-        transformer's own weights are then frozen, whatever `train_parameters` says.
+        As for the `pretrained_transformer` embedder: PEFT's configuration of the adapter.
     """
 
     def __init__(self, model_name: str, *, peft: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:

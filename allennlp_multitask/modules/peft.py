@@ -9,7 +9,8 @@ architecture applies (BERT's `query` and `value`, for example). Every method tha
 layers applies (`lora`, `ia3`, `loha`, `lokr`, `oft`, `boft`, `vera`, ...); those that change its inputs
 instead (prompt learning: `prompt_tuning`, `prefix_tuning`, `p_tuning`) do not.
 
-PEFT is an optional dependency (the `peft` extra): nothing here imports it until a `peft` block is built.
+PEFT is an optional dependency (the `peft` extra): nothing here imports it until it is needed (a `peft`
+block is built, or an archive's adapters are merged or exported).
 """
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -87,6 +88,12 @@ def add_adapters(
     PEFT has no default).
     """
     config = build_peft_config(peft, argument)
+    if len(adapters) > 1 and getattr(config, "modules_to_save", None):
+        # PEFT keeps a copy of each such module per adapter, and runs one copy at a time.
+        raise ConfigurationError(
+            f"{argument}: modules_to_save ({config.modules_to_save}) needs a single adapter, not several "
+            f"({list(adapters)}): train such modules in the heads instead."
+        )
     from peft import get_peft_model
 
     first, *others = adapters

@@ -111,6 +111,10 @@ def test_peft_mistakes_fail_at_construction(tiny_bert_dir, peft, message):
     "options, message",
     [
         ({"task_adapters": PER_TASK}, "task_adapters needs a peft block"),
+        (
+            {"peft": {**LORA, "modules_to_save": ["pooler.dense"]}, "task_adapters": PER_TASK},
+            r"modules_to_save \(\['pooler.dense'\]\) needs a single adapter, not several \(\['shared', 'x', 'y'\]\)",
+        ),
         ({"peft": LORA, "task_adapters": {"x": []}}, r"task_adapters\['x'\] must be a non-empty list"),
         ({"peft": LORA, "task_adapters": {"x": "shared"}}, r'task_adapters\[\'x\'\] is .*Write \["shared"\]'),
     ],

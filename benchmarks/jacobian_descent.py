@@ -30,9 +30,7 @@ Run from the repository root (about ten minutes on two cores; fewer with `--step
 """
 
 import argparse
-import gc
 import multiprocessing
-import re
 import statistics
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -52,6 +50,7 @@ from workload import (
     head_names,
     layout_tasks,
     make_text_batch,
+    peak_memory_of,
     print_table,
     time_interleaved,
 )
@@ -105,23 +104,17 @@ def training_steps(model: MultiTaskModel) -> Dict[str, Callable[[Dict[str, Any]]
     return steps
 
 
-def status_kb(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE).group(1))
-
-
 def peak_step_memory(args: argparse.Namespace, backbone_kind: str, heads: int, variant: str) -> int:
     """Bytes of resident memory that two steps of `variant` add at their peak (run in a fresh process)."""
     model, batch = build(args, backbone_kind, heads)
     step = training_steps(model)[variant]
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # resets VmHWM, the peak resident memory, to the resident memory now
-    before = status_kb("VmRSS")
-    for _ in range(2):
-        model.zero_grad(set_to_none=True)
-        step(fresh_inputs(batch))
-    return (status_kb("VmHWM") - before) * 1024
+
+    def two_steps() -> None:
+        for _ in range(2):
+            model.zero_grad(set_to_none=True)
+            step(fresh_inputs(batch))
+
+    return peak_memory_of(two_steps)
 
 
 def main(arguments: Optional[List[str]] = None) -> None:

@@ -9,6 +9,7 @@ a script's own folder first on `sys.path`).
 import argparse
 import gc
 import random
+import re
 import statistics
 import time
 import timeit
@@ -297,6 +298,25 @@ def overhead_cells(times: Mapping[str, List[float]], baseline: str = "direct") -
             difference = statistics.median(value - base for value, base in zip(values, times[baseline]))
             cells[name] = f"{difference * 1e6:+.0f} µs ({difference / floor:+.2%})"
     return cells
+
+
+def status_kb(field: str) -> int:
+    """A field of this process's /proc status, in kB (e.g. `VmRSS`, the resident memory now)."""
+    with open("/proc/self/status") as status:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE).group(1))
+
+
+def peak_memory_of(steps: Callable[[], None]) -> int:
+    """
+    Bytes of resident memory that `steps` add at their peak: Linux's VmHWM, reset first, above the resident
+    memory before them. Run it in a fresh process (forked before any step ran), which reuses no freed memory.
+    """
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # resets VmHWM, the peak resident memory, to the resident memory now
+    before = status_kb("VmRSS")
+    steps()
+    return (status_kb("VmHWM") - before) * 1024
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

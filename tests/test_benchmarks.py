@@ -33,6 +33,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "phase_clock",
         "step_page_faults",
         "kill_and_resume",
+        "peft_multitask",
     ]:
         sys.modules.pop(name, None)
 
@@ -107,3 +108,15 @@ def test_a_run_killed_at_random_moments_and_resumed_ends_as_an_uninterrupted_run
     benchmarks("kill_and_resume").main(["--kills", "2", "--sigterms", "0", "--epochs", "4", "--seed", "1"])
     printed = capsys.readouterr().out
     assert "| SIGKILL | 2 | yes |" in printed, printed
+
+
+def test_peft_benchmark_sets_each_lora_variant_beside_full_fine_tuning(benchmarks, capsys):
+    arguments = ["--tasks", "2", "--layers", "1", "--width", "64", "--vocab-size", "100", "--tokens", "8"]
+    benchmarks("peft_multitask").main([*arguments, "--steps", "1", "--warmup", "0"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:2] for row in rows] == [
+        ["2", "full"], ["2", "shared LoRA"], ["2", "per-task LoRA"], ["2", "per-task LoRA, mixed"]
+    ]
+    shares = [float(re.fullmatch(r"[\d,]+ \((\d+\.\d)%\)", row[2]).group(1)) for row in rows]
+    assert shares[0] == 100.0 and all(share < 100.0 for share in shares[1:]), rows
+    assert all(re.fullmatch(r"\d+\.\d\d", row[4]) and re.fullmatch(r"\d+\.\d \(x\d+\.\d\d\)", row[5]) for row in rows)

@@ -1,3 +1,4 @@
+from allennlp_multitask.commands.adapters import ExportAdapters, MergeAdapters
 from allennlp_multitask.commands.train import TrainModel
 
-__all__ = ["TrainModel"]
+__all__ = ["ExportAdapters", "MergeAdapters", "TrainModel"]

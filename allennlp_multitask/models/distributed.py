@@ -56,6 +56,11 @@ def zero_touching(loss: torch.Tensor, modules: Iterable[torch.nn.Module]) -> tor
     wait for them.
     """
     idle = [parameter for module in modules for parameter in module.parameters() if parameter.requires_grad]
-    if not idle:
-        return loss.new_zeros(())
-    return torch.stack([parameter.sum() for parameter in idle]).sum() * 0.0
+    return zero_touching_parameters(loss, idle)
+
+
+def zero_touching_parameters(like: torch.Tensor, parameters: List[torch.nn.Parameter]) -> torch.Tensor:
+    """A scalar zero like `like` (dtype, device) that depends on each of `parameters`."""
+    if not parameters:
+        return like.new_zeros(())
+    return torch.stack([parameter.sum() for parameter in parameters]).sum() * 0.0

@@ -3,12 +3,13 @@ TorchJD's aggregators by the names that a `jacobian_descent` callback's configur
 an optional dependency (the `jd` extra): nothing here imports it until an aggregator is built.
 """
 import importlib
-import importlib.metadata
 import inspect
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
+
+from allennlp_multitask.common.extras import install_hint
 
 if TYPE_CHECKING:
     from torchjd.aggregation import Aggregator
@@ -46,23 +47,6 @@ UNFIT: Dict[str, str] = {
 
 # Constructor arguments that take Python objects, which a configuration cannot give.
 _NOT_CONFIGURABLE = {"self", "projector", "f"}
-
-
-
-def install_hint(extra: str) -> str:
-    """How to install our optional `extra`, for each way of installing us (README, "Use it in your own project")."""
-    # What the extra needs besides ourselves, as our package metadata (pyproject.toml) declares it.
-    marker = f'extra == "{extra}"'
-    needs = [
-        requirement.split(";")[0].strip()
-        for requirement in importlib.metadata.requires("allennlp-multitask") or []
-        if marker in requirement and not requirement.startswith("allennlp-multitask")
-    ]
-    return (
-        f'install allennlp-multitask\'s "{extra}" extra: `uv sync --extra {extra}` in its checkout, '
-        f'`uv add "allennlp-multitask[{extra}] @ /path/to/allennlp_multitask-<version>-py3-none-any.whl"` in a '
-        f"uv project, or `pip install {' '.join(repr(need) for need in needs)}`."
-    )
 
 # The aggregators whose solvers (cvxpy, ecos, scipy) only the `jd-full` extra installs.
 _NEED_JD_FULL = {"cagrad", "fairgrad", "nash_mtl"}

@@ -1,3 +1,4 @@
 from allennlp_multitask.modules.backbones.embedder_backbone import EmbedderBackbone
+from allennlp_multitask.modules.backbones.pretrained_transformer_backbone import PretrainedTransformerBackbone
 
-__all__ = ["EmbedderBackbone"]
+__all__ = ["EmbedderBackbone", "PretrainedTransformerBackbone"]

@@ -24,6 +24,15 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "huggingface"
 RECORDED = ["bert", "roberta", "deberta_v2", "modernbert"]
 GOLDEN_TOKENS = FIXTURES / "goldens.json"
 GOLDEN_TENSORS = FIXTURES / "goldens.safetensors"
+# A multitask model trained with `allennlp train` on 4.49, and what it predicted there.
+ARCHIVE_CONFIG = FIXTURES / "transformer_multitask.jsonnet"
+ARCHIVE = FIXTURES / "archive" / "model.tar.gz"
+ARCHIVE_PREDICTIONS = FIXTURES / "archive" / "predictions.json"
+# The archive's transformer, as its config names it: relative to the repository root, where it is loaded from.
+ARCHIVED_TRANSFORMER = "tests/fixtures/huggingface/bert"
+# The tiny ModernBERT's tokenizer as transformers 5 saves it.
+WRITTEN_BY_TRANSFORMERS_5 = FIXTURES / "written_by_transformers_5" / "modernbert"
+ARCHIVE_INPUTS = Path(__file__).resolve().parent.parent / "examples" / "data" / "predict_inputs.jsonl"
 
 # No tab or newline: transformers 5 rebuilds DeBERTa-v2's normaliser (tabs become spaces) where 4.49 used the
 # saved one, which for this identity-normalised SentencePiece model maps a tab to [UNK]. Real DeBERTa-v3 models
@@ -205,6 +214,11 @@ def adamw_updates(inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
             for name, parameter in parameters.items():
                 updates[f"adamw.{case}.{step}.{name}"] = parameter.detach().clone()
     return updates
+
+
+def archive_inputs() -> List[Dict[str, Any]]:
+    """The JSON inputs the archive predicts: the bundled example's."""
+    return [json.loads(line) for line in ARCHIVE_INPUTS.read_text().splitlines() if line.strip()]
 
 
 def load_goldens() -> Dict[str, Any]:

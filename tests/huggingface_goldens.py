@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List
 
 import torch
 
-from tests.huggingface_models import CORPUS
+from tests.huggingface_models import CORPUS, save_sentencepiece_model
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "huggingface"
 # The four architectures transformers 4.49 has, recorded with it.
@@ -38,6 +38,8 @@ ARCHIVE_INPUTS = Path(__file__).resolve().parent.parent / "examples" / "data" / 
 # saved one, which for this identity-normalised SentencePiece model maps a tab to [UNK]. Real DeBERTa-v3 models
 # normalise tabs to spaces on both (NFKC).
 TEXTS = [*CORPUS[:4], "Unbelievably  spaced text,with—odd punctuation…", ""]
+# Where DeBERTa-v3's NFKC normalisation matters: a ligature, full-width letters, a circled digit, a superscript, a tab.
+NFKC_TEXTS = ["\ufb01ne \uff46\uff55\uff4c\uff4c width \u2460 x\u00b2", "The film\twas great"]
 WORDS = ["Naïve", "readers", "enjoy", "unbelievably", "long", "crème", "brûlée", "!"]
 SECOND_WORDS = ["What", "is", "best", "?"]
 MAX_LENGTH = 8
@@ -130,6 +132,24 @@ def tokenizer_observations(model_name: str) -> Dict[str, Any]:
         "mismatched_indexer": attempt(
             lambda: mismatched.tokens_to_indices([Token(word) for word in WORDS], Vocabulary())
         ),
+    }
+
+
+def nfkc_sentencepiece_observations(directory: Path) -> Dict[str, Any]:
+    """
+    What `PretrainedTransformerTokenizer` makes of `NFKC_TEXTS` with a DeBERTa-v3-like tokenizer that has only
+    an spm.model normalising as DeBERTa-v3's does ("nmt_nfkc"), built in `directory` (240 KB: not committed,
+    rebuilt by the test; its hash says it is the same model).
+    """
+    import hashlib
+
+    from allennlp.data.tokenizers import PretrainedTransformerTokenizer
+
+    model = save_sentencepiece_model(directory, "nmt_nfkc")
+    tokenizer = PretrainedTransformerTokenizer(str(directory))
+    return {
+        "spm_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "tokenize": [token_data(tokenizer.tokenize(text)) for text in NFKC_TEXTS],
     }
 
 

@@ -117,13 +117,14 @@ def save_modernbert_tokenizer(directory: Path) -> int:
     return len(wrapped)
 
 
-def save_deberta_v2_tokenizer(directory: Path) -> int:
+def save_sentencepiece_model(directory: Path, normalization: str = "identity") -> Path:
     """
-    Saves a `DebertaV2TokenizerFast` converted from a SentencePiece unigram model trained here (spm.model,
-    with the ids of DeBERTa-v3's: [PAD] 0, [CLS] 1, [SEP] 2, [UNK] 3), as DeBERTa-v3's hub repositories have.
+    Trains a SentencePiece unigram model on `CORPUS` with the ids of DeBERTa-v3's ([PAD] 0, [CLS] 1, [SEP] 2,
+    [UNK] 3) and saves it as `directory`/spm.model with the `tokenizer_config.json` of DeBERTa-v3's hub
+    repositories (which have no tokenizer.json). `normalization` is SentencePiece's rule: "identity" keeps
+    the files small; DeBERTa-v3's own, "nmt_nfkc", adds a 240 KB table. Training is deterministic.
     """
     import sentencepiece
-    from transformers import DebertaV2TokenizerFast
 
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
@@ -143,13 +144,24 @@ def save_deberta_v2_tokenizer(directory: Path) -> int:
         user_defined_symbols=["[MASK]"],
         num_threads=1,
         seed_sentencepiece_size=1000,
-        # No normalisation table: the default one (NFKC) alone is 240 KB, in spm.model and tokenizer.json.
-        normalization_rule_name="identity",
+        normalization_rule_name=normalization,
         minloglevel=2,
     )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "spm.model").write_bytes(model.getvalue())
-    tokenizer = DebertaV2TokenizerFast(vocab_file=str(directory / "spm.model"))
+    config = {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False, "split_by_punct": False}
+    (directory / "tokenizer_config.json").write_text(json.dumps(config) + "\n")
+    return directory / "spm.model"
+
+
+def save_deberta_v2_tokenizer(directory: Path) -> int:
+    """
+    Saves a `DebertaV2TokenizerFast` converted from `save_sentencepiece_model`'s model (spm.model and
+    tokenizer.json). Needs transformers 4.x: 5.x ignores `vocab_file` (it builds a 7-token tokenizer).
+    """
+    from transformers import DebertaV2TokenizerFast
+
+    tokenizer = DebertaV2TokenizerFast(vocab_file=str(save_sentencepiece_model(directory)))
     tokenizer.save_pretrained(directory)
     return len(tokenizer)
 

@@ -162,6 +162,15 @@ def _restore_encode_plus() -> None:
         PreTrainedTokenizerBase.encode_plus = encode_plus
 
 
+def _load_transformers_5_tokenizer_files() -> None:
+    import transformers
+
+    if not hasattr(transformers, "TokenizersBackend"):
+        from transformers import PreTrainedTokenizerFast
+
+        transformers.TokenizersBackend = PreTrainedTokenizerFast
+
+
 def surround(start: list[int], end: list[int], token_ids: list[int]) -> list[int]:
     """`token_ids` with a single sequence's special tokens around them."""
     return [*start, *token_ids, *end]
@@ -210,6 +219,13 @@ FIXES: dict[str, Fix] = {
         "transformers 5.0 removed `encode_plus`, by which `PretrainedTransformerTokenizer` encodes; it comes "
         "back as what it always was, a call of the tokenizer on one text or a pair.",
         before=_restore_encode_plus,
+    ),
+    "allennlp.data.tokenizers": Fix(
+        "transformers 5.0 saves a tokenizer that has no class of its own (ModernBERT's, any plain tokenizer.json) "
+        "as `tokenizer_class: TokenizersBackend`, which transformers 4.x does not know ('Tokenizer class "
+        "TokenizersBackend does not exist'), so a model saved with 5.x did not load on 4.x. On 4.x the name "
+        "means what it does on 5.x: the tokenizer that tokenizer.json describes (`PreTrainedTokenizerFast`).",
+        before=_load_transformers_5_tokenizer_files,
     ),
     "allennlp.data.token_indexers.pretrained_transformer_indexer": Fix(
         "transformers 5.0's tokenizers have no `build_inputs_with_special_tokens`, by which "

@@ -3,6 +3,7 @@ allennlp_multitask_compat: AllenNLP 2.10.1 imports and works on the locked Huggi
 package being imported, through the start-up file installed with the project (editable here; the wheel in
 test_own_project.py and below); each fix has a test that fails without it on the releases that need it.
 """
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.training.optimizers import Optimizer
 
 import allennlp_multitask_compat
+from tests.huggingface_goldens import TEXTS, WRITTEN_BY_TRANSFORMERS_5, load_goldens, token_data
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -84,6 +86,16 @@ def test_allennlps_transformer_tokenizer_loads_and_adds_special_tokens(tiny_bert
     assert [token.text for token in tokenizer.tokenize("the film was great")] == [
         "[CLS]", "the", "film", "was", "great", "[SEP]"
     ]
+
+
+def test_a_tokenizer_saved_by_transformers_5_loads_and_tokenizes_as_4_49s():
+    """
+    transformers 5 saves the tiny ModernBERT's plain tokenizer as `TokenizersBackend`, a class 4.x lacks
+    (the "allennlp.data.tokenizers" fix); it tokenizes as the one 4.49 saved.
+    """
+    tokenizer = PretrainedTransformerTokenizer(str(WRITTEN_BY_TRANSFORMERS_5))
+    observed = json.loads(json.dumps([token_data(tokenizer.tokenize(text)) for text in TEXTS]))
+    assert observed == load_goldens()["modernbert"]["tokenize"]
 
 
 def test_the_indexer_puts_special_tokens_around_every_max_length_segment(tiny_bert_dir):

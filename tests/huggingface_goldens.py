@@ -26,7 +26,7 @@ GOLDEN_TOKENS = FIXTURES / "goldens.json"
 GOLDEN_TENSORS = FIXTURES / "goldens.safetensors"
 # A multitask model trained with `allennlp train` on 4.49, and what it predicted there.
 ARCHIVE_CONFIG = FIXTURES / "transformer_multitask.jsonnet"
-ARCHIVE = FIXTURES / "archive" / "model.tar.gz"
+ARCHIVE = FIXTURES / "archive" / "trained_on_transformers_4_49.tar.gz"
 ARCHIVE_PREDICTIONS = FIXTURES / "archive" / "predictions.json"
 # The archive's transformer, as its config names it: relative to the repository root, where it is loaded from.
 ARCHIVED_TRANSFORMER = "tests/fixtures/huggingface/bert"

@@ -32,9 +32,9 @@ def assert_close(observed: Any, recorded: Any, where: str = "") -> None:
 
 def test_archive_trained_on_transformers_4_49_predicts_the_same(in_repo_root):
     """
-    archive/model.tar.gz was trained with `allennlp train` on transformers 4.49 (a `pretrained_transformer`
-    tokenizer, indexer and backbone, `huggingface_adamw`, `slanted_triangular`); its config names the tiny
-    BERT relative to the repository root.
+    archive/trained_on_transformers_4_49.tar.gz was trained with `allennlp train` on transformers 4.49
+    (a `pretrained_transformer` tokenizer, indexer and backbone, `huggingface_adamw`,
+    `slanted_triangular`); its config names the tiny BERT relative to the repository root.
     """
     predictor = Predictor.from_archive(load_archive(str(ARCHIVE)))
     observed = json.loads(json.dumps([predictor.predict_json(json_input) for json_input in archive_inputs()]))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from tests.conftest import REPO_ROOT
+from tests.huggingface_models import SMALL, save_tiny_model
 
 SUPPORTED = ["3.13", "3.12", "3.11"]
 
@@ -101,22 +102,6 @@ def test_a_new_uv_project_installs_the_wheel_and_trains_evaluates_and_predicts(t
     assert git_status() == status_before, "the test wrote into the repository"
 
 
-# A tiny random-init GTE (new in transformers 5) with a WordPiece vocabulary of the examples' words, saved
-# by the user's own environment as a fine-tuned model would be.
-SAVE_TINY_GTE = """
-import json, pathlib, sys
-from transformers import AutoModel, BertTokenizerFast, GteConfig
-directory = pathlib.Path(sys.argv[1])
-directory.mkdir(parents=True)
-words = sorted({word for path in pathlib.Path("examples/data").glob("*.jsonl") for line in path.open()
-                for value in json.loads(line).values() for word in str(value).split()})
-(directory / "vocab.txt").write_text("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\\n")
-BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)
-config = GteConfig(vocab_size=len(words) + 5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                   intermediate_size=32, max_position_embeddings=64)
-AutoModel.from_config(config).save_pretrained(directory)
-"""
-
 VERSIONS = "import importlib.metadata as m; print(*(m.version(n) for n in ['transformers', 'huggingface-hub']))"
 
 
@@ -130,9 +115,9 @@ def test_a_project_with_todays_hugging_face_tools_fine_tunes_a_transformer_4_49_
     transformers_version, hub_version = run([uv, "run", "python", "-c", VERSIONS], project, env).split()
     assert int(transformers_version.split(".")[0]) >= 5 and int(hub_version.split(".")[0]) >= 2
     run([uv, "run", "python", "-c", "import sentence_transformers, peft, datasets, accelerate"], project, env)
-    run([uv, "run", "python", "-c", SAVE_TINY_GTE, "runs/tiny-gte"], project, env)
-
-    env.update(TRANSFORMER_MODEL="runs/tiny-gte", TRANSFORMER_HIDDEN_SIZE="16")
+    # A tiny random-init GTE (new in transformers 5), saved where the user's project loads it by path.
+    save_tiny_model("gte", project / "runs" / "tiny-gte")
+    env.update(TRANSFORMER_MODEL="runs/tiny-gte", TRANSFORMER_HIDDEN_SIZE=str(SMALL["hidden_size"]))
     plugin = ["--include-package", "allennlp_multitask"]
     config = "examples/transformer_sentiment_and_topic.jsonnet"
     run([uv, "run", "allennlp", "train", config, "-s", "runs/gte", *plugin, "-o", '{"trainer.num_epochs": 2}'],

@@ -11,6 +11,7 @@ A page holding a line `<!-- generated: NAME -->` gets that line replaced by `GEN
 
 `tests/test_docs.py` calls these generators too, without MkDocs.
 """
+
 import inspect
 import json
 import os
@@ -24,7 +25,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", flags=re.MULTILINE)
 
 # Constructor parameters that AllenNLP supplies itself; a configuration does not give them.
-SUPPLIED_BY_ALLENNLP = {"vocab", "serialization_dir", "model_parameters", "local_rank", "batch_weight_key"}
+SUPPLIED_BY_ALLENNLP = {
+    "vocab",
+    "head_names",
+    "serialization_dir",
+    "model_parameters",
+    "local_rank",
+    "batch_weight_key",
+}
 
 # Where a component of each base class goes in a configuration: the snippet around `{...}`.
 PLACES: Dict[str, str] = {
@@ -38,7 +46,8 @@ PLACES: Dict[str, str] = {
     "Optimizer": '"trainer": {"optimizer": {...}}',
     "TrainerCallback": '"trainer": {"callbacks": [{...}]}',
     "Metric": '"some_metric": {...}  // wherever a component takes a Metric',
-    "Predictor": '// allennlp predict model.tar.gz inputs.jsonl --predictor multitask  (the default of a multitask model)',
+    # Not a configuration key: the default predictor of a multitask model, or `--predictor multitask`.
+    "Predictor": "// allennlp predict model.tar.gz inputs.jsonl --predictor multitask",
     "TrainModel": "{...}  // the configuration's top-level keys",
 }
 
@@ -66,8 +75,9 @@ class Component:
 
 def registered_components() -> List[Component]:
     """Every component `import allennlp_multitask` registers, by base class name, then name."""
-    import allennlp_multitask  # noqa: F401  (registers)
     from allennlp.common import Registrable
+
+    import allennlp_multitask  # noqa: F401  (registers)
 
     components = [
         Component(base, name, cls, constructor)
@@ -165,10 +175,14 @@ def example(component: Component) -> str:
     return f"```jsonnet\n{snippet}\n```"
 
 
+def _last(dotted: str) -> str:
+    return dotted.rsplit(".", 1)[1]
+
+
 def _replaced() -> Dict[Tuple[str, str], Any]:
     from allennlp_multitask.common.import_changes import REPLACED_REGISTRATIONS
 
-    return {(entry.base.rsplit(".", 1)[1], entry.name): entry for entry in REPLACED_REGISTRATIONS}
+    return {(_last(entry.base), entry.name): entry for entry in REPLACED_REGISTRATIONS}
 
 
 def component_section(component: Component) -> str:
@@ -176,14 +190,21 @@ def component_section(component: Component) -> str:
     replaced = _replaced().get((base.__name__, component.name))
     built = f", built by `{component.constructor}`" if component.constructor else ""
     lines = [
-        f"### {base.__name__} `\"{component.name}\"`",
+        f'### {base.__name__} `"{component.name}"`',
         "",
         f"Base class: `{base.__module__}.{base.__qualname__}`. Class: `{component.qualified_name}`{built}.",
     ]
     if replaced is not None:
         lines.append(f"Replaces AllenNLP's `{replaced.replaces}` under this name: {replaced.reason}")
     summary = (inspect.getdoc(component.cls) or "").split("\n\n")[0].replace("\n", " ")
-    lines += ["", summary, "", parameter_table(component), "", render_parameters_section(docstring_parameters(component))]
+    lines += [
+        "",
+        summary,
+        "",
+        parameter_table(component),
+        "",
+        render_parameters_section(docstring_parameters(component)),
+    ]
     lines += ["", "Example:", "", example(component), ""]
     return "\n".join(lines)
 
@@ -210,7 +231,7 @@ def import_changes() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| `{entry.base.rsplit('.', 1)[1]}` | `\"{entry.name}\"` | `{entry.ours}` | `{entry.replaces}` | {entry.reason} |"
+        f'| `{_last(entry.base)}` | `"{entry.name}"` | `{entry.ours}` | `{entry.replaces}` | {entry.reason} |'
         for entry in REPLACED_REGISTRATIONS
     ]
     lines += ["", "## Attributes patched", "", "| attribute | replaced by | why |", "| --- | --- | --- |"]
@@ -229,10 +250,19 @@ def import_changes() -> str:
         "| --- | --- |",
     ]
     lines += [f"| `{module}` | {fix.reason} |" for module, fix in allennlp_multitask_compat.FIXES.items()]
-    new = [component for component in registered_components() if (component.base.__name__, component.name) not in _replaced()]
-    lines += ["", "## New names", "", "Registered under names AllenNLP does not use (see the "
-              "[configuration reference](reference/configuration.md)):", ""]
-    lines += [f"- {component.base.__name__} `\"{component.name}\"`: `{component.qualified_name}`" for component in new]
+    new = [
+        component
+        for component in registered_components()
+        if (component.base.__name__, component.name) not in _replaced()
+    ]
+    lines += [
+        "",
+        "## New names",
+        "",
+        "Registered under names AllenNLP does not use (see the [configuration reference](reference/configuration.md)):",
+        "",
+    ]
+    lines += [f'- {component.base.__name__} `"{component.name}"`: `{component.qualified_name}`' for component in new]
     return "\n".join(lines) + "\n"
 
 

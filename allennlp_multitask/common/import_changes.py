@@ -16,6 +16,7 @@ This module is data only: it imports nothing that registers or patches. `tests/c
 compares it with what importing does, and checks that what we patch still has the shape we rely on. Adding a
 registration or a patch is one entry here.
 """
+
 from dataclasses import dataclass
 from typing import Tuple
 

@@ -4,6 +4,7 @@ imported AllenNLP's commands, models, data and training (so their own registrati
 Used by test_import_changes.py, which needs a process that has not imported our package yet (so the
 patches to look at come as JSON on standard input: `[{"target": ..., "used_by": [...]}, ...]`).
 """
+
 import atexit
 import importlib
 import inspect
@@ -63,10 +64,10 @@ def main() -> None:
         return register(function, *args, **kwargs)
 
     atexit.register = recording_register  # type: ignore[assignment]
-    import allennlp.commands  # noqa: F401
-    import allennlp.data  # noqa: F401
-    import allennlp.models.archival  # noqa: F401
-    import allennlp.predictors  # noqa: F401
+    import allennlp.commands
+    import allennlp.data
+    import allennlp.models.archival
+    import allennlp.predictors
     import allennlp.training  # noqa: F401
 
     assert "allennlp_multitask" not in sys.modules

@@ -3,6 +3,7 @@
 what importing does in a fresh process, and what we patch must still have the shape we rely on (so another
 AllenNLP, cached-path or torch fails here, loudly, rather than at a user's run).
 """
+
 import dataclasses
 import importlib.util
 import json
@@ -40,7 +41,9 @@ def snapshot() -> Dict[str, Any]:
 
 def test_replaced_registrations_are_the_listed_ones(snapshot):
     listed = {f"{entry.base} {entry.name}": [entry.replaces, entry.ours] for entry in REPLACED_REGISTRATIONS}
-    actual = {key: [change["before"][0], change["after"][0]] for key, change in snapshot["changed_registrations"].items()}
+    actual = {
+        key: [change["before"][0], change["after"][0]] for key, change in snapshot["changed_registrations"].items()
+    }
     assert actual == listed
 
 
@@ -57,7 +60,11 @@ def test_new_registrations_are_ours(snapshot):
 
 def test_patches_are_the_listed_ones(snapshot):
     assert snapshot["patches_after"] == {patch.target: patch.replacement for patch in PATCHES}
-    assert [target for target, shape in snapshot["patches_before"].items() if shape["value"].startswith("allennlp_multitask")] == []
+    assert [
+        target
+        for target, shape in snapshot["patches_before"].items()
+        if shape["value"].startswith("allennlp_multitask")
+    ] == []
 
 
 def test_patched_originals_have_the_shape_we_rely_on(snapshot):

@@ -134,6 +134,12 @@ def _annotation(annotation: Any) -> str:
     return re.sub(r"\b(allennlp_multitask|allennlp|torch|typing)\.(\w+\.)*", "", text)
 
 
+def _default(value: Any) -> str:
+    """A default as Python writes it, objects without a readable repr (AllenNLP's `Lazy`) by their class."""
+    text = repr(value)
+    return f"{type(value).__name__}(...)" if " object at 0x" in text else text
+
+
 def _configurable(parameter: inspect.Parameter) -> bool:
     return parameter.name not in ("self", "cls", *SUPPLIED_BY_ALLENNLP) and parameter.kind not in (
         inspect.Parameter.VAR_POSITIONAL,
@@ -154,7 +160,7 @@ def parameter_table(component: Component) -> str:
         elif parameter.default is inspect.Parameter.empty:
             default = "required"
         else:
-            default = f"`{parameter.default!r}`"
+            default = f"`{_default(parameter.default)}`"
         prefix = "**" if parameter.kind is inspect.Parameter.VAR_KEYWORD else ""
         kind = _annotation(parameter.annotation).replace("|", "\\|")
         rows.append(f"| `{prefix}{parameter.name}` | {f'`{kind}`' if kind else ''} | {default} |")

@@ -70,6 +70,7 @@ def test_reference_covers_every_registered_name():
     assert len(components) > 20
     for component in components:
         assert f'### {component.base.__name__} `"{component.name}"`' in reference
+    assert " at 0x" not in reference  # the same page on every build: no object addresses
 
 
 def test_a_component_without_a_parameters_section_fails_the_build():

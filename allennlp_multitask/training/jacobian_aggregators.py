@@ -52,11 +52,12 @@ _NOT_CONFIGURABLE = {"self", "projector", "f"}
 def install_hint(extra: str) -> str:
     """How to install our optional `extra`, for each way of installing us (README, "Use it in your own project")."""
     # What the extra needs besides ourselves, as our package metadata (pyproject.toml) declares it.
+    # The marker's quotes depend on the build backend's version (`extra == "jd"` or `extra == 'jd'`).
     marker = f'extra == "{extra}"'
     needs = [
         requirement.split(";")[0].strip()
         for requirement in importlib.metadata.requires("allennlp-multitask") or []
-        if marker in requirement and not requirement.startswith("allennlp-multitask")
+        if marker in requirement.replace("'", '"') and not requirement.startswith("allennlp-multitask")
     ]
     return (
         f'install allennlp-multitask\'s "{extra}" extra: `uv sync --extra {extra}` in its checkout, '

@@ -41,6 +41,7 @@ def test_shipped_overrides_file_has_the_projects_overrides():
     assert [line for line in lines if line and not line.startswith("#")] == project_overrides()
 
 
+@pytest.mark.subprocess
 def test_locked_requirements_are_what_uv_lock_exports():
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed to export uv.lock (the README's commands run under `uv run`, which sets $UV)"

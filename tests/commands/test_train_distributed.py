@@ -18,9 +18,13 @@ from tests.conftest import EXAMPLE_CONFIG
 from tests.models.conll_example import conll_params
 from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 
+pytestmark = pytest.mark.distributed
+
 VALIDATION_FILES = {"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"}
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_cpu_workers_train_an_archive_whose_evaluation_repeats_their_validation_metrics(
     in_repo_root, tmp_path, monkeypatch
 ):
@@ -53,6 +57,8 @@ def write_scored_sentences(source: str, count: int, target: Path) -> str:
     return str(target)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_cpu_workers_train_taggers_and_a_regression_head_whose_validation_metrics_equal_evaluate(
     in_repo_root, tmp_path, monkeypatch
 ):

@@ -22,7 +22,7 @@ from allennlp_multitask.common.import_changes import (
 )
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.subprocess
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -108,3 +108,15 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([uv, "build", "--wheel", "--out-dir", str(directory / "dist"), str(source)], check=True)
     (wheel,) = (directory / "dist").glob("allennlp_multitask-*.whl")
     return wheel
+
+
+# Session fixtures that run `allennlp` or `uv` in child processes (tens of seconds): tests using them are
+# `slow` and `subprocess`, so that `pytest -m "not slow"` stays a fast loop.
+SLOW_FIXTURES = {"quick_start_run", "example_archive", "built_wheel"}
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.subprocess)

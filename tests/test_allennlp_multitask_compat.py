@@ -29,6 +29,8 @@ def python(code: str, executable: str = sys.executable) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_allennlp_and_all_its_commands_import_in_a_process_that_never_imports_our_package():
     printed = python(
         "import sys, allennlp.commands, allennlp.training.optimizers as optimizers\n"
@@ -37,6 +39,8 @@ def test_allennlp_and_all_its_commands_import_in_a_process_that_never_imports_ou
     assert printed.split() == ["AdamW", "False"]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_start_up_imports_nothing_but_the_finder_and_applies_nothing_until_allennlp_loads():
     printed = python(
         "import sys, json, email.parser\n"

@@ -12,6 +12,8 @@ import torch
 
 from tests.conftest import REPO_ROOT
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 CASE_ROWS = 4  # 3 and 16 heads, each with a homogeneous and a mixed batch (prediction: 2, by head count).
 
 

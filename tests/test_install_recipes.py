@@ -10,6 +10,8 @@ import subprocess
 import tomllib
 from typing import List
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 # How requirements/locked.txt is made (README, "Plain pip"); run from the repository root.
@@ -20,15 +22,16 @@ def project_overrides() -> List[str]:
     return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["uv"]["override-dependencies"]
 
 
-def readme_toml_blocks() -> List[dict]:
-    blocks = re.findall(r"```toml\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.DOTALL)
+def readme_toml_blocks(page: str = "README.md") -> List[dict]:
+    blocks = re.findall(r"```toml\n(.*?)```", (REPO_ROOT / page).read_text(), flags=re.DOTALL)
     return [tomllib.loads(block) for block in blocks]
 
 
-def test_readme_uv_project_recipe_has_the_projects_overrides():
-    uv_tables = [block.get("tool", {}).get("uv", {}) for block in readme_toml_blocks()]
+@pytest.mark.parametrize("page", ["README.md", "docs/install.md"])
+def test_readme_uv_project_recipe_has_the_projects_overrides(page):
+    uv_tables = [block.get("tool", {}).get("uv", {}) for block in readme_toml_blocks(page)]
     recipes = [table for table in uv_tables if "override-dependencies" in table]
-    assert len(recipes) == 1, "README should hold exactly one [tool.uv] override-dependencies recipe"
+    assert len(recipes) == 1, f"{page} should hold exactly one [tool.uv] override-dependencies recipe"
     assert recipes[0]["override-dependencies"] == project_overrides()
     assert recipes[0].get("compile-bytecode") is True
 
@@ -38,6 +41,7 @@ def test_shipped_overrides_file_has_the_projects_overrides():
     assert [line for line in lines if line and not line.startswith("#")] == project_overrides()
 
 
+@pytest.mark.subprocess
 def test_locked_requirements_are_what_uv_lock_exports():
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed to export uv.lock (the README's commands run under `uv run`, which sets $UV)"

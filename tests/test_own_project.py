@@ -16,8 +16,12 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.huggingface_models import SMALL, save_tiny_model
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 SUPPORTED = ["3.13", "3.12", "3.11"]
 

@@ -50,7 +50,7 @@ class UnsafeArchiveError(tarfile.FilterError):
 
 
 def _refused(archive: tarfile.TarFile, error: tarfile.FilterError) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"Refused to extract {archive.name}: {error}")
+    return UnsafeArchiveError(f"Refused to extract {archive.name}: {error}")  # type: ignore[str-bytes-safe]
 
 
 def extractall(
@@ -76,7 +76,7 @@ def extractall(
                 raise _refused(self, error) from error
         filter = "data"
     try:
-        _extractall(self, path, members, numeric_owner=numeric_owner, filter=filter)
+        _extractall(self, path, members, numeric_owner=numeric_owner, filter=filter)  # type: ignore[arg-type]
     except tarfile.FilterError as error:
         raise _refused(self, error) from error
 
@@ -107,6 +107,6 @@ def extracted_archive(resolved_archive_file: Union[str, os.PathLike], cleanup: b
             shutil.rmtree(tempdir, ignore_errors=True)
 
 
-tarfile.TarFile.extractall = extractall  # type: ignore[method-assign]
+tarfile.TarFile.extractall = extractall  # type: ignore[method-assign, assignment]
 _cached_path.check_tarfile = check_tarfile
 archival.extracted_archive = extracted_archive

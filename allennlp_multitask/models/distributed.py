@@ -10,7 +10,7 @@ import torch.distributed as dist
 from allennlp.nn import util
 
 
-def _all_reduce_flags(flags: Sequence[bool], op: dist.ReduceOp) -> List[int]:
+def _all_reduce_flags(flags: Sequence[bool], op: "dist.ReduceOp.RedOpType") -> List[int]:
     tensor = torch.tensor(list(flags), dtype=torch.int32, device=util.distributed_device())
     dist.all_reduce(tensor, op=op)
     return tensor.tolist()

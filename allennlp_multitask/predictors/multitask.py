@@ -1,6 +1,6 @@
 import inspect
 import json
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict, sanitize
@@ -151,7 +151,7 @@ class MultiTaskPredictor(Predictor):
         reader = self._readers[task].inner
         predictor_names = {_predictor_of_head(head) for head in heads}
         if len(predictor_names) == 1 and None not in predictor_names:
-            name = predictor_names.pop()
+            name = cast(str, predictor_names.pop())
             predictor = Predictor.by_name(name)(self._model, reader)  # type: ignore[call-arg]
             return _through_predictor(task, name, predictor)
         return _through_reader(task, reader)

@@ -24,6 +24,7 @@ def built_as_a_worker_does(rank: int, overrides: dict, serialization_dir: Path) 
     return isinstance(built, TrainModel)
 
 
+@pytest.mark.distributed
 def test_evaluate_on_test_fails_under_distributed_training_before_training_naming_the_command_to_run(
     in_repo_root, tmp_path
 ):

@@ -21,6 +21,8 @@ from tests.conftest import EXAMPLE_CONFIG, REPO_ROOT
 from tests.models.conll_example import conll_params
 from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 
+pytestmark = pytest.mark.distributed
+
 VALIDATION_FILES = {"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"}
 
 
@@ -40,6 +42,8 @@ def two_worker_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_cpu_workers_train_an_archive_whose_evaluation_repeats_their_validation_metrics(
     two_worker_run, in_repo_root, tmp_path, monkeypatch
 ):
@@ -68,6 +72,8 @@ def write_scored_sentences(source: str, count: int, target: Path) -> str:
     return str(target)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_cpu_workers_train_taggers_and_a_regression_head_whose_validation_metrics_equal_evaluate(
     in_repo_root, tmp_path, monkeypatch
 ):

@@ -156,6 +156,8 @@ def test_an_explicit_filter_is_left_to_the_caller(example_archive, outside, tmp_
     assert (tmp_path / "extract" / str(outside).lstrip("/") / "planted.txt").read_bytes() == b"planted"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_importing_on_a_python_without_extraction_filters_says_so():
     script = "import tarfile; del tarfile.data_filter; import allennlp_multitask"
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -2,6 +2,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch.distributed as dist
 
 from allennlp_multitask.common.process_group_exit import destroy_process_group_left_open
@@ -14,6 +15,8 @@ def test_destroys_a_process_group_left_open(tmp_path):
     destroy_process_group_left_open()  # nothing left to destroy: does nothing
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_process_that_imported_the_package_exits_with_its_group_destroyed(tmp_path):
     # Exit handlers run last-registered first: one registered before the import runs after ours,
     # and sees what the process exits with.

@@ -27,6 +27,8 @@ from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.models.loss_weighting import DynamicWeightAverage, UncertaintyLossWeighting
 from tests.models.small_model import DIM, backbone, classifier
 
+pytestmark = pytest.mark.distributed
+
 WORKERS = 2
 JOIN_TIMEOUT_S = 120  # a hang guard for the forked workers, not a performance check
 

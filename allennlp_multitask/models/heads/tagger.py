@@ -119,7 +119,7 @@ class TaggerHead(Head):
                 self._span_f1(one_hot_predictions, tags, encoded_text_mask)
         return outputs
 
-    def _decode(self, logits: torch.Tensor, mask: torch.BoolTensor) -> torch.LongTensor:
+    def _decode(self, logits: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
         """The best label of every token (0 at padding): per token, or Viterbi with the CRF."""
         if self._crf is None:
             return logits.argmax(dim=-1) * mask

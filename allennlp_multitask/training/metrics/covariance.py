@@ -23,6 +23,10 @@ class Covariance(AllenNlpCovariance):
     same steps. A batch without unmasked elements changes nothing (AllenNLP's turns the totals to NaN).
 
     Registered as a `Metric` with name "covariance", replacing AllenNLP's registration.
+
+    # Parameters
+
+    None: like AllenNLP's, it takes no constructor parameters.
     """
 
     supports_distributed = True

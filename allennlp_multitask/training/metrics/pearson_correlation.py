@@ -24,6 +24,10 @@ class PearsonCorrelation(AllenNlpPearsonCorrelation):
     AllenNLP.
 
     Registered as a `Metric` with name "pearson_correlation", replacing AllenNLP's registration.
+
+    # Parameters
+
+    None: like AllenNLP's, it takes no constructor parameters.
     """
 
     supports_distributed = True

@@ -21,8 +21,23 @@ class SpanBasedF1Measure(AllenNlpSpanBasedF1Measure):
     all workers' instances, and its metrics are those one process computes over all of them. Every
     worker must update the metric at the same steps (as it must AllenNLP's `CategoricalAccuracy`).
 
-    Registered as a `Metric` with name "span_f1", replacing AllenNLP's registration. See AllenNLP's
-    `SpanBasedF1Measure` for the parameters.
+    Registered as a `Metric` with name "span_f1", replacing AllenNLP's registration.
+
+    # Parameters
+
+    The same as AllenNLP's `SpanBasedF1Measure`:
+
+    vocabulary : `Vocabulary`
+        The vocabulary holding the tag namespace.
+    tag_namespace : `str`, optional (default = `"tags"`)
+        The vocabulary namespace of the tags.
+    ignore_classes : `List[str]`, optional (default = `None`)
+        Span labels left out of the metrics (e.g. `"V"` for semantic role labelling).
+    label_encoding : `str`, optional (default = `"BIO"`)
+        The tags' encoding: `"BIO"`, `"IOB1"`, `"BIOUL"` or `"BMES"`; `None` when `tags_to_spans_function`
+        is given.
+    tags_to_spans_function : `Callable`, optional (default = `None`)
+        A function from a list of tags to spans, instead of `label_encoding`.
     """
 
     supports_distributed = True

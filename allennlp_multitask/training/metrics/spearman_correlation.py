@@ -24,6 +24,10 @@ class SpearmanCorrelation(AllenNlpSpearmanCorrelation):
     in double precision.
 
     Registered as a `Metric` with name "spearman_correlation", replacing AllenNLP's registration.
+
+    # Parameters
+
+    None: like AllenNLP's, it takes no constructor parameters.
     """
 
     supports_distributed = True

@@ -34,12 +34,14 @@ def unmasked_union(batches: WorkerBatches) -> tuple[numpy.ndarray, numpy.ndarray
     return predictions, gold
 
 
+@pytest.mark.distributed
 def test_every_worker_gets_the_covariance_of_one_process_over_all_instances(tmp_path):
     results = read_on_two_workers(Covariance(), BATCHES, tmp_path)
     expected = numpy.cov(*unmasked_union(BATCHES))[0, 1]
     assert results[0] == results[1] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.distributed
 def test_every_worker_gets_the_pearson_correlation_of_one_process_over_all_instances(tmp_path):
     results = read_on_two_workers(PearsonCorrelation(), BATCHES, tmp_path)
     expected = scipy.stats.pearsonr(*unmasked_union(BATCHES))[0]
@@ -47,6 +49,7 @@ def test_every_worker_gets_the_pearson_correlation_of_one_process_over_all_insta
     assert results[0] == results[1] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.distributed
 def test_every_worker_gets_the_spearman_correlation_of_one_process_over_all_instances(tmp_path):
     results = read_on_two_workers(SpearmanCorrelation(), BATCHES, tmp_path)
     expected = scipy.stats.spearmanr(*unmasked_union(BATCHES))[0]

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from allennlp_multitask.training.metrics.gather import cat_rows_from_workers, sum_counts_of_workers
@@ -15,6 +16,7 @@ def gather_both(rank: int) -> dict:
     }
 
 
+@pytest.mark.distributed
 def test_workers_get_all_rows_in_rank_order_and_label_counts_summed(tmp_path):
     for result in on_two_workers(gather_both, out_dir=tmp_path):
         assert torch.equal(result["rows"], torch.arange(6.0).view(3, 2))

@@ -36,6 +36,7 @@ BATCHES: WorkerBatches = [
 ]
 
 
+@pytest.mark.distributed
 def test_every_worker_gets_the_span_f1_of_one_process_over_all_instances_per_label_and_overall(vocab, tmp_path):
     results = read_on_two_workers(SpanBasedF1Measure(vocab, label_encoding="BIO"), BATCHES, tmp_path)
 

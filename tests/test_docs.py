@@ -1,0 +1,151 @@
+"""
+The documentation site (mkdocs.yml, docs/): every page in the navigation, the generated reference covering
+every registered name, every error message the package raises in the troubleshooting page, and the blocks
+marked `<!-- runnable -->` run (shell commands) or parsed and built (configuration snippets).
+"""
+
+import ast
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List, Tuple
+
+import _jsonnet
+import pytest
+import torch
+import yaml
+from allennlp.common import Params
+from allennlp.data.data_loaders.multitask_epoch_sampler import MultiTaskEpochSampler
+from allennlp.training.callbacks import TrainerCallback
+from allennlp.training.optimizers import Optimizer
+
+from tests.conftest import REPO_ROOT
+
+DOCS = REPO_ROOT / "docs"
+RUNNABLE = re.compile(r"<!-- runnable -->\n```(\w+)\n(.*?)```", flags=re.DOTALL)
+
+
+def load_hooks() -> ModuleType:
+    """docs/hooks.py, as MkDocs loads it (by path: docs/ is no package)."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def runnable_blocks(language: str) -> List[Tuple[str, str]]:
+    """(page, block text) of every block marked runnable in `language`."""
+    return [
+        (str(page.relative_to(DOCS)), text)
+        for page in sorted(DOCS.rglob("*.md"))
+        for found_language, text in RUNNABLE.findall(page.read_text())
+        if found_language == language
+    ]
+
+
+def nav_pages(nav: Any) -> List[str]:
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, dict):
+        return [page for value in nav.values() for page in nav_pages(value)]
+    return [page for entry in nav for page in nav_pages(entry)]
+
+
+def test_every_page_is_in_the_navigation():
+    config = yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text())
+    pages = sorted(str(page.relative_to(DOCS)) for page in DOCS.rglob("*.md"))
+    assert sorted(nav_pages(config["nav"])) == pages
+
+
+def test_reference_covers_every_registered_name():
+    hooks = load_hooks()
+    reference = hooks.configuration_reference()
+    components = hooks.registered_components()
+    assert len(components) > 20
+    for component in components:
+        assert f'### {component.base.__name__} `"{component.name}"`' in reference
+    assert " at 0x" not in reference  # the same page on every build: no object addresses
+
+
+def test_a_component_without_a_parameters_section_fails_the_build():
+    hooks = load_hooks()
+    undocumented = hooks.Component(
+        Optimizer, "undocumented", type("Undocumented", (), {"__doc__": "No sections."}), None
+    )
+    with pytest.raises(hooks.MissingParametersError, match="undocumented"):
+        hooks.component_section(undocumented)
+
+
+def test_import_changes_page_lists_every_entry():
+    from allennlp_multitask.common.import_changes import PATCHES, REPLACED_REGISTRATIONS
+
+    page = load_hooks().import_changes()
+    assert all(f"`{entry.ours}`" in page for entry in REPLACED_REGISTRATIONS)
+    assert all(f"`{patch.target}`" in page for patch in PATCHES)
+
+
+def error_messages() -> Dict[str, str]:
+    """
+    Each error the package constructs (`SomethingError("...")`): the first 40 characters of its longest literal
+    piece, by place.
+    """
+    messages = {}
+    for source in [*(REPO_ROOT / "allennlp_multitask").rglob("*.py"), REPO_ROOT / "allennlp_multitask_compat.py"]:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not (isinstance(node, ast.Call) and node.args and getattr(node.func, "id", "").endswith("Error")):
+                continue
+            pieces = [
+                piece.value
+                for piece in ast.walk(node.args[0])
+                if isinstance(piece, ast.Constant) and isinstance(piece.value, str)
+            ]
+            if pieces:
+                messages[f"{source.relative_to(REPO_ROOT)}:{node.lineno}"] = max(pieces, key=len).strip()[:40].strip()
+    return messages
+
+
+def test_troubleshooting_lists_every_error_message():
+    page = " ".join((DOCS / "troubleshooting.md").read_text().split())
+    messages = error_messages()
+    assert len(messages) > 60
+    missing = {place: message for place, message in messages.items() if " ".join(message.split()) not in page}
+    assert missing == {}
+
+
+@pytest.mark.parametrize(("page", "block"), runnable_blocks("jsonnet"))
+def test_runnable_config_snippets_parse_and_build(page, block, tmp_path):
+    config = Params(json.loads(_jsonnet.evaluate_snippet(page, "{" + block + "}")))
+    sampler = config.get("data_loader", {}).get("sampler")
+    if sampler is not None:
+        assert isinstance(MultiTaskEpochSampler.from_params(Params(sampler)), MultiTaskEpochSampler)
+    for callback in config.get("trainer", {}).get("callbacks", []):
+        assert isinstance(
+            TrainerCallback.from_params(Params(callback), serialization_dir=str(tmp_path)), TrainerCallback
+        )
+    optimizer = config.get("trainer", {}).get("optimizer")
+    if optimizer is not None:
+        parameters = list(torch.nn.Linear(2, 2).named_parameters())
+        assert isinstance(Optimizer.from_params(Params(optimizer), model_parameters=parameters), Optimizer)
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+@pytest.mark.parametrize(("page", "block"), runnable_blocks("bash"))
+def test_runnable_commands_succeed(page, block):
+    # In the test's own environment: `uv run --locked [--extra X]` dropped, its bin directory first on PATH.
+    commands = re.sub(r"uv run --locked( --extra \S+)* ", "", block.replace("\\\n", " "))
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    finished = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+    )
+    assert finished.returncode == 0, (page, commands, finished.stderr[-3000:])

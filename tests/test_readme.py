@@ -1,4 +1,7 @@
-"""The README's commands write into runs/, which git ignores, and never over each other's outputs."""
+"""
+The commands of the README and of the documentation's pages write into runs/, which git ignores, and never
+over each other's outputs, and reach the environment's programs through `uv run`.
+"""
 import re
 from typing import List
 
@@ -8,9 +11,14 @@ OUTPUT_OPTIONS = ("--output-file", "--predictions-output-file")
 WRITING_OPTIONS = re.compile(r"(-s|--serialization-dir|--output-file|--predictions-output-file) (\S+)")
 
 
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+
+
 def readme_commands() -> List[str]:
-    """The commands of the README's bash blocks, continuation lines joined."""
-    blocks = re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.DOTALL)
+    """The commands of the README's and the documentation's bash blocks, continuation lines joined."""
+    blocks = [
+        block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    ]
     return [line for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 

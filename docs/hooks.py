@@ -7,11 +7,14 @@ A page holding a line `<!-- generated: NAME -->` gets that line replaced by `GEN
   `Registrable._registry` after `import allennlp_multitask`), with its base class, the parameters of the
   constructor AllenNLP builds it with (names, types, defaults), its docstring's `# Parameters` section and
   an example. A registered component without a `# Parameters` section fails the build.
+  Subcommands (`allennlp merge-adapters`, ...) are no configuration component: their section gives their
+  command-line arguments instead, from the parser they build.
 - `import-changes`: `allennlp_multitask.common.import_changes` and `allennlp_multitask_compat.FIXES`.
 
 `tests/test_docs.py` calls these generators too, without MkDocs.
 """
 
+import argparse
 import inspect
 import json
 import os
@@ -33,6 +36,13 @@ SUPPLIED_BY_ALLENNLP = {
     "local_rank",
     "batch_weight_key",
 }
+# ... and those it supplies to a component of one base class (`TrainModel` builds the trainer with these).
+SUPPLIED_TO: Dict[str, set] = {"Trainer": {"model", "data_loader", "validation_data_loader"}}
+
+
+def supplied(component: "Component") -> set:
+    return SUPPLIED_BY_ALLENNLP | SUPPLIED_TO.get(component.base.__name__, set())
+
 
 # Where a component of each base class goes in a configuration: the snippet around `{...}`.
 PLACES: Dict[str, str] = {
@@ -43,6 +53,9 @@ PLACES: Dict[str, str] = {
     "DatasetReader": '"dataset_reader": {...}',
     "DataLoader": '"data_loader": {...}',
     "MultiTaskEpochSampler": '"data_loader": {"type": "multitask", "sampler": {...}}',
+    "TokenEmbedder": '"text_field_embedder": {"token_embedders": {"tokens": {...}}}',
+    "Trainer": '"trainer": {...}',
+    "Checkpointer": '"trainer": {"checkpointer": {...}}',
     "Optimizer": '"trainer": {"optimizer": {...}}',
     "TrainerCallback": '"trainer": {"callbacks": [{...}]}',
     "Metric": '"some_metric": {...}  // wherever a component takes a Metric',
@@ -140,8 +153,8 @@ def _default(value: Any) -> str:
     return f"{type(value).__name__}(...)" if " object at 0x" in text else text
 
 
-def _configurable(parameter: inspect.Parameter) -> bool:
-    return parameter.name not in ("self", "cls", *SUPPLIED_BY_ALLENNLP) and parameter.kind not in (
+def _configurable(parameter: inspect.Parameter, component: Component) -> bool:
+    return parameter.name not in ("self", "cls", *supplied(component)) and parameter.kind not in (
         inspect.Parameter.VAR_POSITIONAL,
         inspect.Parameter.VAR_KEYWORD,
     )
@@ -155,7 +168,7 @@ def parameter_table(component: Component) -> str:
             continue
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             default = "other keys, passed on"
-        elif parameter.name in SUPPLIED_BY_ALLENNLP:
+        elif parameter.name in supplied(component):
             default = "given by AllenNLP"
         elif parameter.default is inspect.Parameter.empty:
             default = "required"
@@ -172,7 +185,7 @@ def example(component: Component) -> str:
     required = {
         parameter.name: f"<{_annotation(parameter.annotation) or 'value'}>"
         for parameter in inspect.signature(component.build).parameters.values()
-        if _configurable(parameter) and parameter.default is inspect.Parameter.empty
+        if _configurable(parameter, component) and parameter.default is inspect.Parameter.empty
     }
     fields = required if component.base.__name__ == "TrainModel" else {"type": component.name, **required}
     body = json.dumps(fields, indent=2)
@@ -191,8 +204,41 @@ def _replaced() -> Dict[Tuple[str, str], Any]:
     return {(_last(entry.base), entry.name): entry for entry in REPLACED_REGISTRATIONS}
 
 
+def subcommand_section(component: Component) -> str:
+    """A `Subcommand`'s section: its usage and its command-line arguments (name, help, default)."""
+    subparsers = argparse.ArgumentParser(prog="allennlp").add_subparsers()
+    parser = component.cls().add_subparser(subparsers)
+    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=1000)  # one line, on every build
+    rows = ["| argument | help | default |", "| --- | --- | --- |"]
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = ", ".join(action.option_strings) or action.dest
+        default = "required" if action.required or not action.option_strings else f"`{action.default!r}`"
+        rows.append(f"| `{name}` | {action.help or ''} | {default} |")
+    lines = [
+        f'### {component.base.__name__} `"{component.name}"`',
+        "",
+        f"Class: `{component.qualified_name}`. A command of the `allennlp` command line, not a configuration key.",
+        "",
+        parser.description or "",
+        "",
+        "\n".join(rows),
+        "",
+        "Usage:",
+        "",
+        f"```bash\n{parser.format_usage().removeprefix('usage: ').strip()}\n```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def component_section(component: Component) -> str:
+    from allennlp.commands.subcommand import Subcommand
+
     base = component.base
+    if issubclass(base, Subcommand):
+        return subcommand_section(component)
     replaced = _replaced().get((base.__name__, component.name))
     built = f", built by `{component.constructor}`" if component.constructor else ""
     lines = [
@@ -228,7 +274,12 @@ def configuration_reference() -> str:
 def import_changes() -> str:
     """The page on what importing the package changes, from `allennlp_multitask.common.import_changes`."""
     import allennlp_multitask_compat
-    from allennlp_multitask.common.import_changes import EXIT_HOOKS, PATCHES, REPLACED_REGISTRATIONS
+    from allennlp_multitask.common.import_changes import (
+        ADDED_SUBCOMMANDS,
+        EXIT_HOOKS,
+        PATCHES,
+        REPLACED_REGISTRATIONS,
+    )
 
     lines = [
         "## Registrations replaced",
@@ -244,6 +295,8 @@ def import_changes() -> str:
     lines += [f"| `{patch.target}` | `{patch.replacement}` | {patch.reason} |" for patch in PATCHES]
     lines += ["", "## At exit", "", "| function registered with `atexit` | why |", "| --- | --- |"]
     lines += [f"| `{hook.function}` | {hook.reason} |" for hook in EXIT_HOOKS]
+    lines += ["", "## Commands added", "", "| `allennlp` command | ours | what it does |", "| --- | --- | --- |"]
+    lines += [f"| `{command.name}` | `{command.ours}` | {command.reason} |" for command in ADDED_SUBCOMMANDS]
     lines += [
         "",
         "## Compatibility fixes, applied as AllenNLP's modules load",
@@ -259,7 +312,7 @@ def import_changes() -> str:
     new = [
         component
         for component in registered_components()
-        if (component.base.__name__, component.name) not in _replaced()
+        if (component.base.__name__, component.name) not in _replaced() and component.base.__name__ != "Subcommand"
     ]
     lines += [
         "",

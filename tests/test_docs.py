@@ -83,11 +83,12 @@ def test_a_component_without_a_parameters_section_fails_the_build():
 
 
 def test_import_changes_page_lists_every_entry():
-    from allennlp_multitask.common.import_changes import PATCHES, REPLACED_REGISTRATIONS
+    from allennlp_multitask.common.import_changes import ADDED_SUBCOMMANDS, PATCHES, REPLACED_REGISTRATIONS
 
     page = load_hooks().import_changes()
     assert all(f"`{entry.ours}`" in page for entry in REPLACED_REGISTRATIONS)
     assert all(f"`{patch.target}`" in page for patch in PATCHES)
+    assert all(f"`{command.name}` | `{command.ours}`" in page for command in ADDED_SUBCOMMANDS)
 
 
 def error_messages() -> Dict[str, str]:

@@ -86,11 +86,11 @@ def replaced_atomically(path: PathOrStr, directory: bool = False) -> Iterator[st
     """
     target = os.path.abspath(path)
     parent, name = os.path.split(target)
-    make = tempfile.mkdtemp if directory else tempfile.mkstemp
-    made = make(dir=parent, prefix=f".{name}.", suffix=PARTIAL_SUFFIX)
-    temporary = made if directory else made[1]
-    if not directory:
-        os.close(made[0])
+    if directory:
+        temporary = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=PARTIAL_SUFFIX)
+    else:
+        descriptor, temporary = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=PARTIAL_SUFFIX)
+        os.close(descriptor)
     try:
         yield temporary
         if directory:

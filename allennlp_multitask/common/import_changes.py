@@ -8,6 +8,8 @@ and also changes what AllenNLP already had:
   configs that name them get ours;
 - `PATCHES`: attributes of AllenNLP, or of a library under it, set to our replacement;
 - `EXIT_HOOKS`: functions registered with `atexit`;
+- `ADDED_SUBCOMMANDS`: commands added to the `allennlp` command line (new names, not replacements: other new
+  names are configuration components, which the configuration reference lists);
 - `COMPAT_FIXES`: AllenNLP's compatibility fixes for today's Hugging Face releases. Those are applied as
   AllenNLP's modules load, by the start-up `allennlp_multitask_compat.pth` file, whether or not this package is
   imported; they live in `allennlp_multitask_compat.FIXES`, with their reasons.
@@ -32,6 +34,9 @@ class Registration:
     ours: str
     replaces: str
     reason: str
+    # Methods of AllenNLP's class that ours overrides and AllenNLP calls by name: renamed in another AllenNLP,
+    # ours would silently not be called.
+    overrides: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,15 @@ class Patch:
     reason: str
     parameters: Tuple[str, ...] = ()
     used_by: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AddedSubcommand:
+    """`allennlp {name}` is the command `ours` (an `allennlp.commands.subcommand.Subcommand`): `reason`."""
+
+    name: str
+    ours: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -141,6 +155,66 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp.training.metrics.span_based_f1_measure.SpanBasedF1Measure",
         "AllenNLP's raises under distributed training; ours sums the workers' span counts at every update.",
     ),
+    Registration(
+        "allennlp.training.trainer.Trainer",
+        "gradient_descent",
+        "allennlp_multitask.training.gradient_descent_trainer.GradientDescentTrainer",
+        "allennlp.training.gradient_descent_trainer.GradientDescentTrainer",
+        "AllenNLP's default trainer stops at once on SIGTERM, losing what came after the last checkpoint, fails "
+        "at the end of a resumed run on a torn best.th and re-reads the finished batches; ours stops at a "
+        "checkpoint on SIGTERM or SIGINT, writes best.th atomically and repairs it on resume, resumes the "
+        "multitask loader and random state exactly, and names the heads' inputs when a batch has no loss.",
+        overrides=(
+            "train",
+            "_try_train",
+            "batch_outputs",
+            "_save_model_state",
+            "get_checkpoint_state",
+            "_maybe_restore_checkpoint",
+        ),
+    ),
+    Registration(
+        "allennlp.training.checkpointer.Checkpointer",
+        "default",
+        "allennlp_multitask.training.checkpointer.Checkpointer",
+        "allennlp.training.checkpointer.Checkpointer",
+        "AllenNLP's writes checkpoints straight to their final paths, and a torn or lone one makes "
+        "`allennlp train -r` crash; ours writes them atomically, resumes from the newest whole checkpoint, and "
+        "writes one where a signal asked training to stop.",
+        overrides=(
+            "maybe_save_checkpoint",
+            "save_checkpoint",
+            "_find_all_checkpoints",
+            "find_latest_checkpoint",
+            "load_checkpoint",
+        ),
+    ),
+    Registration(
+        "allennlp.modules.backbones.backbone.Backbone",
+        "pretrained_transformer",
+        "allennlp_multitask.modules.backbones.pretrained_transformer_backbone.PretrainedTransformerBackbone",
+        "allennlp.modules.backbones.pretrained_transformer_backbone.PretrainedTransformerBackbone",
+        "Also fine-tunes the transformer with PEFT (a `peft` block: LoRA and other adapter methods), with "
+        "adapters per task on homogeneous and mixed batches (`task_adapters`); without `peft` it is AllenNLP's.",
+    ),
+    Registration(
+        "allennlp.modules.token_embedders.token_embedder.TokenEmbedder",
+        "pretrained_transformer",
+        "allennlp_multitask.modules.token_embedders.pretrained_transformer_embedder.PretrainedTransformerEmbedder",
+        "allennlp.modules.token_embedders.pretrained_transformer_embedder.PretrainedTransformerEmbedder",
+        "Also fine-tunes the transformer with PEFT (a `peft` block adds one adapter, the transformer's own "
+        "weights frozen); without `peft` it is AllenNLP's.",
+    ),
+    Registration(
+        "allennlp.modules.token_embedders.token_embedder.TokenEmbedder",
+        "pretrained_transformer_mismatched",
+        "allennlp_multitask.modules.token_embedders.pretrained_transformer_mismatched_embedder."
+        "PretrainedTransformerMismatchedEmbedder",
+        "allennlp.modules.token_embedders.pretrained_transformer_mismatched_embedder."
+        "PretrainedTransformerMismatchedEmbedder",
+        "Also fine-tunes the transformer with PEFT, as our `pretrained_transformer` embedder does; without "
+        "`peft` it is AllenNLP's.",
+    ),
     _optimizer("adam", "AdamOptimizer"),
     _optimizer("adamw", "AdamWOptimizer"),
     _optimizer("adamax", "AdamaxOptimizer"),
@@ -149,6 +223,91 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
     _optimizer("sgd", "SgdOptimizer"),
     _optimizer("rmsprop", "RmsPropOptimizer"),
     _optimizer("averaged_sgd", "AveragedSgdOptimizer"),
+)
+
+_ATOMIC_REASON = (
+    "AllenNLP writes {what} straight to the final path, so a crash (or SIGKILL) while writing leaves it torn; "
+    "ours writes to a temporary path beside it, flushed, then renamed over it (`common.atomic_files`)."
+)
+
+
+def _atomic(target: str, replacement: str, what: str, parameters: Tuple[str, ...], *used_by: str) -> Patch:
+    return Patch(
+        target,
+        f"allennlp_multitask.common.{replacement}",
+        _ATOMIC_REASON.format(what=what),
+        parameters=parameters,
+        used_by=used_by,
+    )
+
+
+_DUMP_METRICS = ("file_path", "metrics", "log")
+_ARCHIVE_MODEL = ("serialization_dir", "weights", "archive_path", "include_in_archive")
+
+# `common.atomic_outputs`: the writers of a run's files, where AllenNLP's modules look them up.
+ATOMIC_OUTPUT_PATCHES: Tuple[Patch, ...] = (
+    _atomic(
+        "allennlp.common.params.Params.to_file",
+        "atomic_outputs.params_to_file",
+        "config.json",
+        ("self", "params_file", "preference_orders"),
+    ),
+    _atomic("allennlp.common.meta.Meta.to_file", "atomic_outputs.meta_to_file", "meta.json", ("self", "path")),
+    _atomic(
+        "allennlp.data.vocabulary.Vocabulary.save_to_files",
+        "atomic_outputs.save_vocabulary",
+        "the vocabulary directory (ours replaces it as a whole)",
+        ("self", "directory"),
+    ),
+    _atomic(
+        "allennlp.common.util.dump_metrics",
+        "atomic_outputs.dump_metrics",
+        "metrics.json and metrics_epoch_*.json",
+        _DUMP_METRICS,
+        "allennlp.training.gradient_descent_trainer.GradientDescentTrainer._try_train",
+        "allennlp.commands.train.TrainModel.finish",
+    ),
+    _atomic(
+        "allennlp.evaluation.evaluator.dump_metrics",
+        "atomic_outputs.dump_metrics",
+        "`allennlp evaluate`'s output file",
+        _DUMP_METRICS,
+        "allennlp.evaluation.evaluator.SimpleEvaluator.__call__",
+    ),
+    _atomic(
+        "allennlp.training.util.dump_metrics",
+        "atomic_outputs.dump_metrics",
+        "the metrics file of `training.util.evaluate`",
+        _DUMP_METRICS,
+        "allennlp.training.util.evaluate",
+    ),
+    _atomic(
+        "allennlp.models.archival.archive_model",
+        "atomic_outputs.archive_model",
+        "model.tar.gz",
+        _ARCHIVE_MODEL,
+    ),
+    _atomic(
+        "allennlp.models.archive_model",
+        "atomic_outputs.archive_model",
+        "model.tar.gz (`allennlp.models` imported `archive_model` from `archival`)",
+        _ARCHIVE_MODEL,
+    ),
+    _atomic(
+        "allennlp.commands.train.archive_model",
+        "atomic_outputs.archive_model",
+        "model.tar.gz at the end of `allennlp train`",
+        _ARCHIVE_MODEL,
+        "allennlp.commands.train.train_model",
+        "allennlp.commands.train._train_worker",
+    ),
+    _atomic(
+        "allennlp.training.gradient_descent_trainer.hardlink_or_copy",
+        "atomic_files.link_atomically",
+        "best.th (a link to the checkpoint just saved, or a copy of it where links fail)",
+        ("source", "dest"),
+        "allennlp.training.gradient_descent_trainer.GradientDescentTrainer._try_train",
+    ),
 )
 
 PATCHES: Tuple[Patch, ...] = (
@@ -181,6 +340,21 @@ PATCHES: Tuple[Patch, ...] = (
         "with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD; ours loads with weights_only=True unless its caller says "
         "otherwise, and names the file it refuses.",
         parameters=("f", "map_location", "pickle_module", "weights_only"),
+    ),
+    *ATOMIC_OUTPUT_PATCHES,
+)
+
+ADDED_SUBCOMMANDS: Tuple[AddedSubcommand, ...] = (
+    AddedSubcommand(
+        "merge-adapters",
+        "allennlp_multitask.commands.adapters.MergeAdapters",
+        "writes a model archive with a PEFT-trained model's adapters folded into the transformer's weights, "
+        "which serves without PEFT.",
+    ),
+    AddedSubcommand(
+        "export-adapters",
+        "allennlp_multitask.commands.adapters.ExportAdapters",
+        "saves a PEFT-trained model's adapters in PEFT's own format, for `PeftModel.from_pretrained`.",
     ),
 )
 

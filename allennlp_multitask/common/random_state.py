@@ -12,7 +12,8 @@ import torch
 def data_random_state() -> Dict[str, Any]:
     """The state of Python's and NumPy's generators, which data loaders shuffle and sample with."""
     kind, keys, position, has_gauss, cached_gaussian = numpy.random.get_state(legacy=True)
-    return {"python": random.getstate(), "numpy": (kind, keys.tolist(), position, has_gauss, cached_gaussian)}
+    numpy_state = (kind, numpy.asarray(keys).tolist(), position, has_gauss, cached_gaussian)
+    return {"python": random.getstate(), "numpy": numpy_state}
 
 
 def random_state() -> Dict[str, Any]:

@@ -88,10 +88,11 @@ def add_adapters(
     PEFT has no default).
     """
     config = build_peft_config(peft, argument)
-    if len(adapters) > 1 and getattr(config, "modules_to_save", None):
+    modules_to_save = getattr(config, "modules_to_save", None)  # not every method's configuration has it
+    if len(adapters) > 1 and modules_to_save:
         # PEFT keeps a copy of each such module per adapter, and runs one copy at a time.
         raise ConfigurationError(
-            f"{argument}: modules_to_save ({config.modules_to_save}) needs a single adapter, not several "
+            f"{argument}: modules_to_save ({modules_to_save}) needs a single adapter, not several "
             f"({list(adapters)}): train such modules in the heads instead."
         )
     from peft import get_peft_model

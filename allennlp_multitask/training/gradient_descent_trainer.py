@@ -49,6 +49,18 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
 
     Registered as a `Trainer` with name "gradient_descent" (AllenNLP's default `Trainer`), replacing
     AllenNLP's registration; built, like AllenNLP's, by `from_partial_objects`.
+
+    # Parameters
+
+    num_epochs : `int`, optional (default = `20`)
+    patience : `int`, optional (default = `None`)
+    validation_metric : `Union[str, List[str]]`, optional (default = `"-loss"`)
+    optimizer : `Lazy[Optimizer]`, optional (default = `Lazy(Optimizer.default)`)
+    checkpointer : `Lazy[Checkpointer]`, optional (default = `Lazy(Checkpointer)`, our `default` checkpointer)
+    callbacks : `List[Lazy[TrainerCallback]]`, optional (default = `None`)
+        As AllenNLP's `GradientDescentTrainer`, like every other key of its configuration (`cuda_device`,
+        `grad_norm`, `num_gradient_accumulation_steps`, `use_amp`, `learning_rate_scheduler`, ...): the
+        table above lists them all (the model and the data loaders come from the top-level keys).
     """
 
     def train(self) -> Dict[str, Any]:

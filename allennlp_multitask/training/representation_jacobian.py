@@ -109,7 +109,7 @@ class RepresentationJacobian:
         The step's rows of `heads`, `(len(heads), size of every batch's outputs)`, scaled as `gramian`'s,
         for the aggregators that need the rows themselves.
         """
-        parts = []
+        parts: List[torch.Tensor] = []
         for batch in self._batches:
             dense = {name: output.new_zeros(len(heads), *output.shape) for name, output in batch.outputs.items()}
             for group in batch.groups:

@@ -148,6 +148,7 @@ def test_exported_adapters_load_with_peft_outside_allennlp(shared_lora_run, tiny
         )
 
 
+@pytest.mark.slow  # trains, evaluates, merges, then evaluates and predicts the merged archive
 def test_per_task_adapters_train_evaluate_and_merge_for_one_task(tiny_bert_dir, in_repo_root, tmp_path, monkeypatch):
     task_adapters = {"sentiment": ["shared", "sentiment"], "topic": ["shared", "topic"]}
     config = peft_config(tiny_bert_dir, task_adapters=task_adapters)

@@ -4,6 +4,7 @@ Per-task LoRA adapters with the rest: two CPU workers (gloo, AllenNLP's default 
 """
 import json
 
+import pytest
 import torch
 
 from tests.commands.test_peft_commands import TASKS, peft_config, train
@@ -16,6 +17,8 @@ def adapter_weights(run) -> dict:
     return {key: value for key, value in weights.items() if ".lora_B." in key}
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_cpu_workers_train_per_task_adapters_without_unused_parameter_errors(
     tiny_bert_dir, in_repo_root, tmp_path, monkeypatch
 ):

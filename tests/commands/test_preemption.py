@@ -65,6 +65,7 @@ def train(run: Path, monkeypatch: pytest.MonkeyPatch, *options: str, callbacks: 
     allennlp(*arguments, monkeypatch=monkeypatch)
 
 
+@pytest.mark.slow  # trains, is stopped, and resumes: two runs
 def test_sigterm_mid_epoch_checkpoints_that_batch_and_train_r_ends_as_if_never_stopped(
     in_repo_root, tmp_path, monkeypatch
 ):

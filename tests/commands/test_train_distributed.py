@@ -151,6 +151,7 @@ def test_each_worker_reads_its_own_share_of_every_task_in_batches_of_the_same_ta
     assert workers[0]["length"] == workers[1]["length"] == 14
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_worker_stops_both_at_one_checkpoint_and_train_r_ends_as_if_never_stopped(
     two_worker_run, in_repo_root, tmp_path
 ):

@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any, Dict
 
+import pytest
 from allennlp.commands.train import train_model_from_file
 from allennlp.common.util import find_open_port
 
 from tests.conftest import EXAMPLE_CONFIG
+
+# Two `allennlp train` processes, then the same run on one node: tens of seconds.
+pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.subprocess]
 
 NODE_TIMEOUT_S = 300  # a hang guard for the nodes, not a performance check
 

@@ -15,11 +15,13 @@ import pytest
 
 import allennlp_multitask_compat
 from allennlp_multitask.common.import_changes import (
+    ADDED_SUBCOMMANDS,
     COMPAT_FIXES,
     EXIT_HOOKS,
     PATCHES,
     REPLACED_REGISTRATIONS,
 )
+from tests.common.import_snapshot import resolve
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -58,6 +60,23 @@ def test_new_registrations_are_ours(snapshot):
     assert [key for key, (cls, _) in added.items() if not cls.startswith("allennlp_multitask.")] == []
 
 
+def test_added_subcommands_are_the_listed_ones(snapshot):
+    base = "allennlp.commands.subcommand.Subcommand"
+    added = {key: cls for key, (cls, _) in snapshot["added_registrations"].items() if key.startswith(f"{base} ")}
+    assert added == {f"{base} {command.name}": command.ours for command in ADDED_SUBCOMMANDS}
+
+
+def test_replaced_classes_still_have_the_methods_ours_override():
+    assert any(entry.overrides for entry in REPLACED_REGISTRATIONS)
+    for entry in (entry for entry in REPLACED_REGISTRATIONS if entry.overrides):
+        theirs, ours = resolve(entry.replaces), resolve(entry.ours)
+        assert issubclass(ours, theirs), entry.name
+        for method in entry.overrides:
+            # AllenNLP calls these by name: renamed or gone, ours would silently never run.
+            assert callable(getattr(theirs, method, None)), (entry.replaces, method)
+            assert method in vars(ours), (entry.ours, method)
+
+
 def test_patches_are_the_listed_ones(snapshot):
     assert snapshot["patches_after"] == {patch.target: patch.replacement for patch in PATCHES}
     assert [
@@ -88,5 +107,5 @@ def test_compat_fixes_are_all_applied_once_allennlp_is_imported(snapshot):
 
 
 def test_every_entry_gives_a_reason():
-    for entry in (*REPLACED_REGISTRATIONS, *PATCHES, *EXIT_HOOKS):
+    for entry in (*REPLACED_REGISTRATIONS, *PATCHES, *ADDED_SUBCOMMANDS, *EXIT_HOOKS):
         assert len(entry.reason) > 30, dataclasses.astuple(entry)

@@ -25,6 +25,8 @@ from allennlp_multitask.data.worker_schedule import CheckedTasks
 from tests.conftest import EXAMPLE_CONFIG
 from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 
+pytestmark = pytest.mark.distributed  # two forked gloo workers, each test under a second
+
 PACKAGE = str(Path(allennlp_multitask.__file__).parent)
 TORCH = str(Path(torch.__file__).parent)
 COLLECTIVES = [

@@ -1,5 +1,5 @@
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union, overload
 
 import torch
 import torch.distributed as dist
@@ -307,6 +307,7 @@ class JacobianDescentCallback(TrainerCallback):
             ) from error
         if self._level == "representation":
             if combined is None:
+                assert weights is not None  # combined is computed only where the aggregator has no weights
                 representation.backward(heads, weights, self._shared)
             else:
                 representation.backward_combined(combined, self._shared)
@@ -344,6 +345,14 @@ class JacobianDescentCallback(TrainerCallback):
         if self._ddp is not None:
             self._ddp.require_backward_grad_sync = True
             self._ddp = None
+
+
+@overload
+def _average_across_workers(parameters: List[torch.nn.Parameter], tensor: torch.Tensor) -> torch.Tensor: ...
+
+
+@overload
+def _average_across_workers(parameters: List[torch.nn.Parameter], tensor: None = None) -> None: ...
 
 
 def _average_across_workers(

@@ -5,6 +5,7 @@ A wheel ships the file at its top (see `only-include` in pyproject.toml), so tha
 (see allennlp_multitask_compat.py). An editable wheel holds only hatchling's own `.pth` that puts the
 checkout on `sys.path`, unless a hook adds a file to it, as this one does.
 """
+
 from typing import Any, Dict
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface

@@ -7,6 +7,7 @@ with ones that also accept torch's `"foreach"` and `"fused"` implementations; it
 trainer and `"default"` checkpointer with ones that survive crashes and stop cleanly on SIGTERM; and
 makes AllenNLP's writers of a run's files write atomically (`common.atomic_outputs`).
 """
+
 import allennlp_multitask_compat  # noqa: F401  (first: AllenNLP's modules need its fixes as they load)
 from allennlp_multitask import commands, common, data, modules, predictors, training
 from allennlp_multitask.models import MultiTaskModel, get_forward_arguments

@@ -81,9 +81,7 @@ def build(args: argparse.Namespace, backbone_kind: str, heads: int) -> Tuple[Mul
 
 def training_steps(model: MultiTaskModel) -> Dict[str, Callable[[Dict[str, Any]], None]]:
     """Each variant's step on `model` (forward, backward, aggregation), by variant."""
-    steps: Dict[str, Callable[[Dict[str, Any]], None]] = {
-        "plain": lambda inputs: model(**inputs)["loss"].backward()
-    }
+    steps: Dict[str, Callable[[Dict[str, Any]], None]] = {"plain": lambda inputs: model(**inputs)["loss"].backward()}
     for variant, options in JACOBIAN_DESCENT.items():
         callback = JacobianDescentCallback("unused", **options)
         trainer = GradientDescentTrainer(

@@ -15,6 +15,7 @@ resume would show.
 Runs from the repository root (the example's data paths are relative to it); the runs go to a
 temporary directory.
 """
+
 import argparse
 import json
 import os

@@ -13,6 +13,7 @@ default, as in routing_overhead.py. Run from the repository root (about a minute
 
     .venv/bin/python benchmarks/predict_throughput.py
 """
+
 import argparse
 import random
 import statistics
@@ -71,9 +72,7 @@ def allennlp_order(instances: List[Instance]) -> List[int]:
     return [position for positions in groups.values() for position in positions]
 
 
-def largest_difference(
-    ours: List[Dict[str, Any]], theirs: List[Dict[str, Any]], instances: List[Instance]
-) -> float:
+def largest_difference(ours: List[Dict[str, Any]], theirs: List[Dict[str, Any]], instances: List[Instance]) -> float:
     """The largest difference between the two predictors' probabilities for the same instance."""
     by_position = dict(zip(allennlp_order(instances), theirs))
     differences = []
@@ -117,9 +116,14 @@ def measure_case(names: List[str], width: int, args: argparse.Namespace) -> List
     difference = largest_difference(ours.predict_batch_instance(first), theirs.predict_batch_instance(first), first)
     rate = {name: args.batch_size / statistics.median(values) for name, values in times.items()}
     return [
-        str(len(names)), str(width), f"{rate['ours']:.0f}", f"{rate['allennlp']:.0f}",
-        f"{rate['ours'] / rate['allennlp']:.2f}x", f"{rate['ours JSON']:.0f}",
-        f"fails ({allennlp_json_error(theirs, inputs)})", f"{difference:.1e}",
+        str(len(names)),
+        str(width),
+        f"{rate['ours']:.0f}",
+        f"{rate['allennlp']:.0f}",
+        f"{rate['ours'] / rate['allennlp']:.2f}x",
+        f"{rate['ours JSON']:.0f}",
+        f"fails ({allennlp_json_error(theirs, inputs)})",
+        f"{difference:.1e}",
     ]
 
 
@@ -137,8 +141,16 @@ def main(arguments: Optional[List[str]] = None) -> None:
         f"median batch of {args.passes} passes.",
         flush=True,
     )
-    header = ["heads", "width", "ours inst/s", "allennlp inst/s", "ours/allennlp", "ours JSON inst/s",
-              "allennlp JSON", "max |probs diff|"]
+    header = [
+        "heads",
+        "width",
+        "ours inst/s",
+        "allennlp inst/s",
+        "ours/allennlp",
+        "ours JSON inst/s",
+        "allennlp JSON",
+        "max |probs diff|",
+    ]
     rows = []
     for count, width in CASES:
         rows.append(measure_case(head_names(count), width, args))

@@ -1,4 +1,5 @@
 """Shared fixtures. Everything expensive (training, building a tiny transformer) happens once a session."""
+
 import os
 
 # No network here: keep Hugging Face and wandb from trying to reach one.

@@ -186,8 +186,12 @@ def embedder_outputs(architecture: str, model_name: str) -> Dict[str, torch.Tens
         for suffix, max_length in [("", None), ("_max_length", SEGMENT_LENGTH)]:
             for name, indexer, embedder, batch in [
                 ("embedder", PretrainedTransformerIndexer, PretrainedTransformerEmbedder, texts),
-                ("mismatched_embedder", PretrainedTransformerMismatchedIndexer, PretrainedTransformerMismatchedEmbedder,
-                 words),
+                (
+                    "mismatched_embedder",
+                    PretrainedTransformerMismatchedIndexer,
+                    PretrainedTransformerMismatchedEmbedder,
+                    words,
+                ),
             ]:
                 indexing = functools.partial(text_field_tensors, indexer(model_name, max_length=max_length), batch)
                 tensors = attempt(indexing)
@@ -221,9 +225,7 @@ def adamw_updates(inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
 
     updates = {}
     for case, settings in ADAMW_CASES.items():
-        parameters = {
-            name: torch.nn.Parameter(inputs[f"initial.{name}"].clone()) for name in ("weight", "bias")
-        }
+        parameters = {name: torch.nn.Parameter(inputs[f"initial.{name}"].clone()) for name in ("weight", "bias")}
         optimizer = Optimizer.from_params(
             model_parameters=list(parameters.items()), params=Params({"type": "huggingface_adamw", **settings})
         )

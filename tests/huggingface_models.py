@@ -38,8 +38,27 @@ def wordpiece_vocabulary() -> list[str]:
     so that other words split into pieces rather than become `[UNK]`.
     """
     characters = "abcdefghijklmnopqrstuvwxyz0123456789.,!?:;'-"
-    words = ["the", "film", "was", "great", "and", "team", "good", "what", "is", "best", "for", "an", "awful",
-             "sea", "long", "words", "into", "day", "on"]
+    words = [
+        "the",
+        "film",
+        "was",
+        "great",
+        "and",
+        "team",
+        "good",
+        "what",
+        "is",
+        "best",
+        "for",
+        "an",
+        "awful",
+        "sea",
+        "long",
+        "words",
+        "into",
+        "day",
+        "on",
+    ]
     pieces = ["##s", "##ing", "##ly", "##able", "##er", "##ie", "un", "be", "##bel", "##iev"]
     return [*WORDPIECE_SPECIALS, *words, *pieces, *characters, *(f"##{c}" for c in characters)]
 
@@ -181,7 +200,10 @@ def save_eurobert_tokenizer(directory: Path) -> int:
         special_tokens=[(specials["bos_token"], bos), (specials["eos_token"], eos)],
     )
     wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", **specials,
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        **specials,
         model_input_names=["input_ids", "attention_mask"],
     )
     wrapped.save_pretrained(directory)
@@ -193,14 +215,28 @@ SMALL = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "i
 
 def bert_like(model_type: str, **extra: object) -> Callable[[int], dict]:
     """The config of a BERT-shaped encoder of `model_type` with a WordPiece vocabulary of a given size."""
-    return lambda size: {"model_type": model_type, **SMALL, "vocab_size": size, "max_position_embeddings": 64,
-                         "pad_token_id": 0, **extra}
+    return lambda size: {
+        "model_type": model_type,
+        **SMALL,
+        "vocab_size": size,
+        "max_position_embeddings": 64,
+        "pad_token_id": 0,
+        **extra,
+    }
 
 
 def eurobert_config(size: int) -> dict:
     """EuroBERT with its special-token ids inside the tiny vocabulary (by default they are Llama 3's, 128000+)."""
-    return {"model_type": "eurobert", **SMALL, "vocab_size": size, "max_position_embeddings": 64,
-            "pad_token_id": 0, "bos_token_id": size - 3, "eos_token_id": size - 2, "mask_token_id": size - 1}
+    return {
+        "model_type": "eurobert",
+        **SMALL,
+        "vocab_size": size,
+        "max_position_embeddings": 64,
+        "pad_token_id": 0,
+        "bos_token_id": size - 3,
+        "eos_token_id": size - 2,
+        "mask_token_id": size - 1,
+    }
 
 
 @dataclass(frozen=True)
@@ -215,22 +251,51 @@ ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture(save_bert_tokenizer, bert_like("bert", type_vocab_size=2)),
     "roberta": Architecture(
         save_roberta_tokenizer,
-        lambda size: {"model_type": "roberta", **SMALL, "vocab_size": size, "max_position_embeddings": 66,
-                      "type_vocab_size": 1, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
+        lambda size: {
+            "model_type": "roberta",
+            **SMALL,
+            "vocab_size": size,
+            "max_position_embeddings": 66,
+            "type_vocab_size": 1,
+            "pad_token_id": 1,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+        },
     ),
     "deberta_v2": Architecture(
         save_deberta_v2_tokenizer,
-        lambda size: {"model_type": "deberta-v2", **SMALL, "vocab_size": size, "max_position_embeddings": 64,
-                      "type_vocab_size": 0, "pad_token_id": 0, "relative_attention": True, "position_buckets": 16,
-                      "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm", "share_att_key": True,
-                      "position_biased_input": False, "max_relative_positions": -1},
+        lambda size: {
+            "model_type": "deberta-v2",
+            **SMALL,
+            "vocab_size": size,
+            "max_position_embeddings": 64,
+            "type_vocab_size": 0,
+            "pad_token_id": 0,
+            "relative_attention": True,
+            "position_buckets": 16,
+            "pos_att_type": ["p2c", "c2p"],
+            "norm_rel_ebd": "layer_norm",
+            "share_att_key": True,
+            "position_biased_input": False,
+            "max_relative_positions": -1,
+        },
     ),
     "modernbert": Architecture(
         save_modernbert_tokenizer,
-        lambda size: {"model_type": "modernbert", **SMALL, "vocab_size": size, "max_position_embeddings": 64,
-                      "global_attn_every_n_layers": 2, "local_attention": 8, "pad_token_id": 3,
-                      "bos_token_id": 1, "eos_token_id": 2, "cls_token_id": 1, "sep_token_id": 2,
-                      "reference_compile": False},
+        lambda size: {
+            "model_type": "modernbert",
+            **SMALL,
+            "vocab_size": size,
+            "max_position_embeddings": 64,
+            "global_attn_every_n_layers": 2,
+            "local_attention": 8,
+            "pad_token_id": 3,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+            "cls_token_id": 1,
+            "sep_token_id": 2,
+            "reference_compile": False,
+        },
     ),
     # Architectures that transformers 4.49 lacks, each with a WordPiece tokenizer.
     "gte": Architecture(save_bert_tokenizer, bert_like("gte", type_vocab_size=1)),

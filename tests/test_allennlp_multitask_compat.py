@@ -3,6 +3,7 @@ allennlp_multitask_compat: AllenNLP 2.10.1 imports and works on the locked Huggi
 package being imported, through the start-up file installed with the project (editable here; the wheel in
 test_own_project.py and below); each fix has a test that fails without it on the releases that need it.
 """
+
 import json
 import os
 import subprocess
@@ -88,7 +89,12 @@ def test_huggingface_adamw_builds_and_steps(correct_bias: bool):
 def test_allennlps_transformer_tokenizer_loads_and_adds_special_tokens(tiny_bert_dir):
     tokenizer = PretrainedTransformerTokenizer(str(tiny_bert_dir))
     assert [token.text for token in tokenizer.tokenize("the film was great")] == [
-        "[CLS]", "the", "film", "was", "great", "[SEP]"
+        "[CLS]",
+        "the",
+        "film",
+        "was",
+        "great",
+        "[SEP]",
     ]
 
 
@@ -109,8 +115,21 @@ def test_the_indexer_puts_special_tokens_around_every_max_length_segment(tiny_be
     ids = indexer.tokens_to_indices(tokens, Vocabulary())["token_ids"]
     texts = tokenizer.tokenizer.convert_ids_to_tokens(ids)
     assert texts == [
-        "[CLS]", "the", "film", "[SEP]", "[CLS]", "was", "great", "[SEP]",
-        "[CLS]", "what", "a", "[SEP]", "[CLS]", "film", "[SEP]",
+        "[CLS]",
+        "the",
+        "film",
+        "[SEP]",
+        "[CLS]",
+        "was",
+        "great",
+        "[SEP]",
+        "[CLS]",
+        "what",
+        "a",
+        "[SEP]",
+        "[CLS]",
+        "film",
+        "[SEP]",
     ]
     assert all(isinstance(token, Token) for token in tokens)
 

@@ -2,6 +2,7 @@
 The benchmark scripts under benchmarks/ run end to end (a few steps each, on the CPU) and print a full
 table: what they measure is in the README; here only that they still run and measure every case.
 """
+
 import importlib
 import re
 import sys
@@ -50,7 +51,10 @@ def test_routing_overhead_measures_every_variant_in_every_case(benchmarks, capsy
     benchmarks("routing_overhead").main(["--steps", "2", "--warmup", "1", "--batch-size", "16", "--tokens", "6"])
     rows = table_rows(capsys.readouterr().out)
     assert [row[:3] for row in rows] == [
-        ["3", "128", "homogeneous"], ["3", "128", "mixed"], ["16", "32", "homogeneous"], ["16", "32", "mixed"]
+        ["3", "128", "homogeneous"],
+        ["3", "128", "mixed"],
+        ["16", "32", "homogeneous"],
+        ["16", "32", "mixed"],
     ]
     for row in rows:
         assert re.fullmatch(r"\d+\.\d{3}", row[3]), row  # The direct call's median, in ms.
@@ -117,7 +121,10 @@ def test_peft_benchmark_sets_each_lora_variant_beside_full_fine_tuning(benchmark
     benchmarks("peft_multitask").main([*arguments, "--steps", "1", "--warmup", "0"])
     rows = table_rows(capsys.readouterr().out)
     assert [row[:2] for row in rows] == [
-        ["2", "full"], ["2", "shared LoRA"], ["2", "per-task LoRA"], ["2", "per-task LoRA, mixed"]
+        ["2", "full"],
+        ["2", "shared LoRA"],
+        ["2", "per-task LoRA"],
+        ["2", "per-task LoRA, mixed"],
     ]
     shares = [float(re.fullmatch(r"[\d,]+ \((\d+\.\d)%\)", row[2]).group(1)) for row in rows]
     assert shares[0] == 100.0 and all(share < 100.0 for share in shares[1:]), rows

@@ -1,4 +1,5 @@
 """Every configuration under examples/ trains with AllenNLP's own training code."""
+
 import json
 from pathlib import Path
 

@@ -39,4 +39,3 @@ def test_archive_trained_on_transformers_4_49_predicts_the_same(in_repo_root):
     predictor = Predictor.from_archive(load_archive(str(ARCHIVE)))
     observed = json.loads(json.dumps([predictor.predict_json(json_input) for json_input in archive_inputs()]))
     assert_close(observed, json.loads(ARCHIVE_PREDICTIONS.read_text()))
-

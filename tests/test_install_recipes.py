@@ -3,6 +3,7 @@ The install recipes users copy stay in step with `pyproject.toml` and `uv.lock`,
 the overrides in the README's uv-project recipe and in `requirements/overrides.txt`, and the pins of
 `requirements/locked.txt`.
 """
+
 import os
 import re
 import shutil
@@ -45,9 +46,7 @@ def test_shipped_overrides_file_has_the_projects_overrides():
 def test_locked_requirements_are_what_uv_lock_exports():
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed to export uv.lock (the README's commands run under `uv run`, which sets $UV)"
-    exported = subprocess.run(
-        [uv, *EXPORT_LOCKED], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    exported = subprocess.run([uv, *EXPORT_LOCKED], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
     shipped = (REPO_ROOT / "requirements" / "locked.txt").read_text()
     assert shipped == exported, (
         "requirements/locked.txt is out of date: run `uv " + " ".join(EXPORT_LOCKED) + " -o requirements/locked.txt`"

@@ -1,4 +1,5 @@
 """requirements/oldest.txt, the oldest Hugging Face stack CI tests, is what our overrides let users install."""
+
 import tomllib
 from pathlib import Path
 

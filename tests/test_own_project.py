@@ -7,6 +7,7 @@ A second project also depends on today's Hugging Face tools and fine-tunes the t
 architecture that transformers 4.49 lacks. Nothing is written into the repository. Slow (a new
 environment each), but uv's cache is shared.
 """
+
 import json
 import os
 import re
@@ -124,8 +125,11 @@ def test_a_project_with_todays_hugging_face_tools_fine_tunes_a_transformer_4_49_
     env.update(TRANSFORMER_MODEL="runs/tiny-gte", TRANSFORMER_HIDDEN_SIZE=str(SMALL["hidden_size"]))
     plugin = ["--include-package", "allennlp_multitask"]
     config = "examples/transformer_sentiment_and_topic.jsonnet"
-    run([uv, "run", "allennlp", "train", config, "-s", "runs/gte", *plugin, "-o", '{"trainer.num_epochs": 2}'],
-        project, env)
+    run(
+        [uv, "run", "allennlp", "train", config, "-s", "runs/gte", *plugin, "-o", '{"trainer.num_epochs": 2}'],
+        project,
+        env,
+    )
     data = {task: f"examples/data/{task}_validation.jsonl" for task in ["sentiment", "topic"]}
     evaluate = ["allennlp", "evaluate", "runs/gte/model.tar.gz", json.dumps(data), "--output-file", "runs/metrics.json"]
     run([uv, "run", *evaluate, *plugin], project, env)

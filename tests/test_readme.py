@@ -2,6 +2,7 @@
 The commands of the README and of the documentation's pages write into runs/, which git ignores, and never
 over each other's outputs, and reach the environment's programs through `uv run`.
 """
+
 import re
 from typing import List
 
@@ -16,18 +17,12 @@ PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
 
 def readme_commands() -> List[str]:
     """The commands of the README's and the documentation's bash blocks, continuation lines joined."""
-    blocks = [
-        block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)
-    ]
+    blocks = [block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)]
     return [line for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
 def test_commands_write_under_runs_and_each_to_its_own_files():
-    written = [
-        (option, path)
-        for command in readme_commands()
-        for option, path in WRITING_OPTIONS.findall(command)
-    ]
+    written = [(option, path) for command in readme_commands() for option, path in WRITING_OPTIONS.findall(command)]
     assert len(written) > 5
     assert [path for _, path in written if not path.startswith("runs/")] == []
     files = [path for option, path in written if option in OUTPUT_OPTIONS]

@@ -1,4 +1,5 @@
 """Importing the package registers every component under the names configs use, AllenNLP's replaced."""
+
 from allennlp.data import DataLoader, DatasetReader
 from allennlp.data.data_loaders.multitask_epoch_sampler import MultiTaskEpochSampler
 from allennlp.models import Model

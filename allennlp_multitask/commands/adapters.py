@@ -3,6 +3,7 @@
 block becomes for serving (an archive with the adapters folded into the transformer's weights) and for
 other tools (the adapters in PEFT's own format).
 """
+
 import argparse
 import json
 import tempfile

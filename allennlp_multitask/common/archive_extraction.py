@@ -22,6 +22,7 @@ AllenNLP's `extracted_archive`, called by `load_archive` with `cleanup=False`, a
 directory behind when extraction failed, as `load_archive` removes it only once it has its name. Ours
 removes it then too.
 """
+
 import logging
 import os
 import platform

@@ -6,6 +6,7 @@ never a torn one: the content goes to a temporary path beside the target, is flu
 Temporary paths are hidden (`.{name}.{random}.partial`); a crash leaves such a path behind, never a
 torn target. `remove_partial_files` clears them.
 """
+
 import ctypes
 import errno
 import os

@@ -16,6 +16,7 @@ module changes these names in AllenNLP (the originals do the writing, unchanged 
 The checkpoints, and `best.th` when the trainer saves it itself, are written by our `Checkpointer` and
 `GradientDescentTrainer`.
 """
+
 import os
 from typing import Any, Callable, Dict, List, Optional
 

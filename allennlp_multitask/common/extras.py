@@ -1,4 +1,5 @@
 """Our optional dependencies (the extras in `pyproject.toml`), and how to install one that is missing."""
+
 import importlib.metadata
 
 

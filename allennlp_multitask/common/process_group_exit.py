@@ -9,6 +9,7 @@ two-core machine this was written on, 5 of 15 runs of two gloo workers that did 
 exit aborted so; none did once they destroyed their group first. Destroying the default group at exit,
 while the interpreter is still whole, is what every worker should have done.
 """
+
 import atexit
 
 import torch.distributed as dist

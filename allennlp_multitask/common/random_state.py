@@ -2,6 +2,7 @@
 The state of the random number generators training draws from (Python's, NumPy's and PyTorch's), as
 plain values that `torch.save` writes and `torch.load(weights_only=True)` reads back.
 """
+
 import random
 from typing import Any, Dict
 

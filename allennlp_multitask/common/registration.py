@@ -5,6 +5,7 @@ AllenNLP's `register(name, exist_ok=True)` logs "multitask has already been regi
 MultiTaskModel, but exist_ok=True, so overwriting with Model": it names the base class (`Model`),
 never the class that takes the name. `replace_registration` logs both classes instead.
 """
+
 import logging
 from typing import Callable, Optional, Type, TypeVar
 

@@ -9,6 +9,7 @@ on PyTorch before 2.6 or with `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` set. Importing 
 `pickle_module`. A file that holds anything else is refused with `UnsafeCheckpointError`, which names the
 file, rather than PyTorch's error, which advises loading it with `weights_only=False`.
 """
+
 import os
 import pickle
 import re

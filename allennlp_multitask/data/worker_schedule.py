@@ -3,6 +3,7 @@ Batches whose tasks every distributed worker's batch at the same position shares
 loader checks once per epoch, so that the model need not check it at every batch (a collective and a
 host read each).
 """
+
 from typing import List, Sequence, Tuple
 
 import torch.distributed as dist

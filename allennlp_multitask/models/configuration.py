@@ -2,6 +2,7 @@
 Checks of a multitask model's configuration: mistakes fail at construction with a `ConfigurationError`
 naming the key at fault and what exists.
 """
+
 import difflib
 import inspect
 from typing import Any, Callable, Dict, Iterable, List, Mapping

@@ -3,6 +3,7 @@ What a multitask model needs to train under `torch.distributed` (AllenNLP's `"di
 DDP's default `find_unused_parameters=False`. Each function is collective: every worker must call it, in
 the same order.
 """
+
 from typing import Iterable, List, Sequence
 
 import torch

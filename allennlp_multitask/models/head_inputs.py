@@ -3,6 +3,7 @@ What each head of a multitask model read of the backbone's outputs in a forward 
 differentiates each head's loss with respect to the backbone's outputs (the `jacobian_descent` callback's
 representation level) without a backward pass per head through the other heads' parts of the batch.
 """
+
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch

@@ -1,6 +1,7 @@
 """
 Strategies that combine the heads' losses into the one loss a multitask model optimises.
 """
+
 import functools
 import math
 import operator
@@ -95,8 +96,7 @@ class StaticLossWeighting(LossWeighting):
     def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         # Weight one is skipped: the same loss and gradients, and per head two autograd ops fewer.
         return {
-            head: loss if self.weights[head] == 1.0 else self.weights[head] * loss
-            for head, loss in head_losses.items()
+            head: loss if self.weights[head] == 1.0 else self.weights[head] * loss for head, loss in head_losses.items()
         }
 
     def current_weights(self) -> Dict[str, float]:
@@ -133,9 +133,7 @@ class UncertaintyLossWeighting(LossWeighting):
             raise ConfigurationError(
                 f"uncertainty loss weighting needs a finite initial_log_variance, got {initial_log_variance}."
             )
-        self.log_variances = torch.nn.Parameter(
-            torch.full((len(self.head_names),), float(initial_log_variance))
-        )
+        self.log_variances = torch.nn.Parameter(torch.full((len(self.head_names),), float(initial_log_variance)))
         self._position = {head: index for index, head in enumerate(self.head_names)}
 
     def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

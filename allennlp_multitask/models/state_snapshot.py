@@ -4,6 +4,7 @@ Heads update their metrics while they run, and a loss weighting may accumulate t
 that shows only afterwards (a head's loss that is not a scalar, or not finite) must not leave that batch
 counted.
 """
+
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Type
 
 import torch

@@ -12,6 +12,7 @@ instead (prompt learning: `prompt_tuning`, `prefix_tuning`, `p_tuning`) do not.
 PEFT is an optional dependency (the `peft` extra): nothing here imports it until it is needed (a `peft`
 block is built, or an archive's adapters are merged or exported).
 """
+
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -49,7 +50,7 @@ def build_peft_config(peft: Mapping[str, Any], argument: str) -> "PeftConfig":
     method = options.pop("type", None)
     if method not in methods:
         raise ConfigurationError(
-            f'{argument} must name one of PEFT\'s methods that adapt a transformer\'s layers as "type" '
+            f"{argument} must name one of PEFT's methods that adapt a transformer's layers as \"type\" "
             f"({sorted(methods)}), got {method!r}."
         )
     try:
@@ -72,7 +73,7 @@ def adapter_names(task_adapters: Optional[Mapping[str, Sequence[str]]], argument
         if len(adapters) > 1 and all(len(adapter) == 1 for adapter in adapters):
             # `from_params` splits a string given where a list belongs into its characters.
             raise ConfigurationError(
-                f'{argument}[\'{task}\'] is {adapters}: a string where a list belongs? Write ["{"".join(adapters)}"].'
+                f"{argument}['{task}'] is {adapters}: a string where a list belongs? Write [\"{''.join(adapters)}\"]."
             )
     return list(dict.fromkeys(adapter for adapters in task_adapters.values() for adapter in adapters))
 

@@ -79,8 +79,7 @@ def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
             value = json_dict[name]
             if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
                 raise ValueError(
-                    f"JSON for task '{task}' needs a list of strings (tokens) under '{name}', "
-                    f"got {_shown(value)}."
+                    f"JSON for task '{task}' needs a list of strings (tokens) under '{name}', got {_shown(value)}."
                 )
         keywords = {
             name: [Token(text) for text in value] if name in token_lists else value for name, value in json_dict.items()

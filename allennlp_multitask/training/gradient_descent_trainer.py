@@ -100,8 +100,7 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
             return self.model.no_loss_error(batch)
         # AllenNLP's words, for other models.
         return RuntimeError(
-            "The model you are trying to optimize does not contain a 'loss' key in the output of "
-            "model.forward(inputs)."
+            "The model you are trying to optimize does not contain a 'loss' key in the output of model.forward(inputs)."
         )
 
     def _save_model_state(self, path: str) -> None:

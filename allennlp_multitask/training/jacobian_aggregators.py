@@ -2,6 +2,7 @@
 TorchJD's aggregators by the names that a `jacobian_descent` callback's configuration gives them. TorchJD is
 an optional dependency (the `jd` extra): nothing here imports it until an aggregator is built.
 """
+
 import importlib
 import inspect
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union

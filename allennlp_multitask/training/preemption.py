@@ -5,6 +5,7 @@ signal asks training to stop: the batch in flight finishes, our `Checkpointer` w
 and raises `TrainingStopped`, and `allennlp train -r` takes up from that batch. A second signal stops at
 once, as AllenNLP does on the first (it raises `SigTermReceived`, or `KeyboardInterrupt` for SIGINT).
 """
+
 import logging
 import signal
 import threading

@@ -3,6 +3,7 @@ The Jacobian of a training step at the level of the shared representation: each 
 respect to the backbone's outputs that the heads read, batch by batch, and the one backward pass through
 the backbone that carries their aggregation. For the `jacobian_descent` callback's `"representation"` level.
 """
+
 import itertools
 from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 

@@ -2,6 +2,7 @@
 A reader of JSON lines `{"sentence": "...", "score": 0.5}` for the `regression` head, registered as
 "scored_text_json" when imported (pass this module to `include_package` so that distributed workers have it).
 """
+
 import json
 from typing import Iterable
 

@@ -1,4 +1,5 @@
 """Bad data given to `allennlp train` and `allennlp predict` is named where it is, before any training step."""
+
 import json
 import re
 from pathlib import Path
@@ -55,5 +56,12 @@ def test_an_unknown_multitask_head_names_the_known_tasks(example_archive, in_rep
     # AllenNLP's reader raised a bare KeyError: 'topc'.
     message = r"no task 'topc' \(--multitask-head\); known tasks: \['sentiment', 'topic'\]"
     with pytest.raises(ConfigurationError, match=message):
-        predict(example_archive, "examples/data/topic_validation.jsonl", tmp_path / "out.jsonl",
-                "--use-dataset-reader", "--multitask-head", "topc", monkeypatch=monkeypatch)
+        predict(
+            example_archive,
+            "examples/data/topic_validation.jsonl",
+            tmp_path / "out.jsonl",
+            "--use-dataset-reader",
+            "--multitask-head",
+            "topc",
+            monkeypatch=monkeypatch,
+        )

@@ -6,6 +6,7 @@ left half-written, with no clean-up by hand, ending as an uninterrupted run ends
 The runs are those of `test_recovery_and_determinism` (the example, 3 epochs), stopped in their last
 epoch, after the checkpoints of epochs 1 and 2 (`model_state_e2_b0.th` and the like) were written.
 """
+
 import json
 import os
 import tarfile
@@ -66,7 +67,11 @@ def test_every_file_a_run_writes_takes_its_name_in_one_rename(in_repo_root, tmp_
     ],
 )
 def test_train_r_resumes_from_the_newest_whole_checkpoint_and_names_what_it_skips(
-    uninterrupted_run, in_repo_root, tmp_path, monkeypatch, damage  # noqa: F811
+    uninterrupted_run,  # noqa: F811  (the fixture imported above)
+    in_repo_root,
+    tmp_path,
+    monkeypatch,
+    damage,
 ):
     # AllenNLP's `-r` crashed: `OSError: [Errno 22] Invalid argument`, or `FileNotFoundError`.
     run = tmp_path / "run"
@@ -79,7 +84,10 @@ def test_train_r_resumes_from_the_newest_whole_checkpoint_and_names_what_it_skip
 
 
 def test_train_r_copes_with_a_torn_best_model_and_archive(
-    uninterrupted_run, in_repo_root, tmp_path, monkeypatch  # noqa: F811
+    uninterrupted_run,  # noqa: F811  (the fixture imported above)
+    in_repo_root,
+    tmp_path,
+    monkeypatch,
 ):
     # As an earlier version, which wrote best.th and model.tar.gz in place, could leave them.
     run = tmp_path / "run"
@@ -95,7 +103,10 @@ def test_train_r_copes_with_a_torn_best_model_and_archive(
 
 
 def test_a_run_killed_after_its_last_checkpoint_resumes_to_the_last_epochs_metrics(
-    uninterrupted_run, in_repo_root, tmp_path, monkeypatch  # noqa: F811
+    uninterrupted_run,  # noqa: F811  (the fixture imported above)
+    in_repo_root,
+    tmp_path,
+    monkeypatch,
 ):
     # AllenNLP's resumed run, with nothing left to train, wrote a metrics.json of the best_* metrics only.
     run = tmp_path / "run"

@@ -2,6 +2,7 @@
 `allennlp train`, `evaluate` and `predict` of a multitask config whose transformer backbone has a LoRA
 block (a tiny random-init BERT loaded from a local directory), and the archive's merged and exported forms.
 """
+
 import json
 import tarfile
 from pathlib import Path
@@ -156,7 +157,9 @@ def test_per_task_adapters_train_evaluate_and_merge_for_one_task(tiny_bert_dir, 
     archive = train(config, tmp_path / "run", monkeypatch)
     model = load_archive(str(archive)).model
     assert {name.split(".lora_")[1].split(".")[1] for name, _ in model.named_parameters() if ".lora_" in name} == {
-        "shared", "sentiment", "topic"
+        "shared",
+        "sentiment",
+        "topic",
     }
     evaluation = evaluate(archive, tmp_path / "evaluation.json", monkeypatch)
     assert {"sentiment_accuracy", "topic_accuracy"} <= evaluation.keys()

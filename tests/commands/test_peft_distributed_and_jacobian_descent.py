@@ -2,6 +2,7 @@
 Per-task LoRA adapters with the rest: two CPU workers (gloo, AllenNLP's default DDP, no
 `find_unused_parameters`), and Jacobian descent, whose shared parameters are then the adapters'.
 """
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """`allennlp predict` and `allennlp evaluate`, run in-process on archives trained in the test session."""
+
 import copy
 import json
 import re

@@ -4,6 +4,7 @@ checkpoint there and stops; `allennlp train -r` takes up from that batch and end
 weights of a run never stopped, dropout and a shuffled validation set included (every random generator's
 state travels in the checkpoint).
 """
+
 import json
 import os
 import signal
@@ -45,8 +46,17 @@ class SigtermOnce(TrainerCallback):
         super().__init__(serialization_dir)
         self.epoch, self.batch, self.rank = epoch, batch, rank
 
-    def on_batch(self, trainer: Any, batch_inputs: Any, batch_outputs: Any, batch_metrics: Any, epoch: int,  # type: ignore[override]
-                 batch_number: int, is_training: bool, **kwargs: Any) -> None:
+    def on_batch(
+        self,
+        trainer: Any,
+        batch_inputs: Any,
+        batch_outputs: Any,
+        batch_metrics: Any,
+        epoch: int,  # type: ignore[override]
+        batch_number: int,
+        is_training: bool,
+        **kwargs: Any,
+    ) -> None:
         marker = Path(self.serialization_dir) / "signalled"
         chosen = self.rank is None or torch.distributed.get_rank() == self.rank
         if is_training and chosen and (epoch, batch_number) == (self.epoch, self.batch) and not marker.exists():

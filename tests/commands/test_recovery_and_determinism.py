@@ -13,6 +13,7 @@ checkpoints hold the loader's position and every random generator's state, which
 (AllenNLP re-seeded and read the finished epochs' training data again, without their validation passes,
 so a shuffled validation set made the resumed run shuffle differently from an uninterrupted one).
 """
+
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional

@@ -1,4 +1,5 @@
 """Our `TrainModel`, which `allennlp train` builds from the whole configuration in each training worker."""
+
 import gc
 import json
 from pathlib import Path

@@ -3,6 +3,7 @@
 `allennlp train` per node with its `--node-rank`, gloo), simulated on this machine: what a run that
 outgrows one machine does, against the same two workers on one node.
 """
+
 import json
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """Copies of a genuine model archive, with members replaced or added."""
+
 import io
 import tarfile
 from pathlib import Path

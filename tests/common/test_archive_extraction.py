@@ -2,6 +2,7 @@
 Tampered model archives, opened the ways AllenNLP opens archives: each is refused with an error naming
 the archive and the member, and nothing is left outside (nor in the temporary directory).
 """
+
 import json
 import subprocess
 import sys
@@ -78,7 +79,9 @@ ENTRY_POINTS: Dict[str, Callable[[Path, pytest.MonkeyPatch], object]] = {
         monkeypatch=monkeypatch,
     ),
     "evaluate": lambda archive, monkeypatch: allennlp(
-        "evaluate", str(archive), json.dumps({task: f"{DATA}{task}_validation.jsonl" for task in TASKS}),
+        "evaluate",
+        str(archive),
+        json.dumps({task: f"{DATA}{task}_validation.jsonl" for task in TASKS}),
         monkeypatch=monkeypatch,
     ),
     "from_archive": lambda archive, monkeypatch: Model.from_params(

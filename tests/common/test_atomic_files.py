@@ -1,4 +1,5 @@
 """Files and directories written atomically: a failed write leaves the old content and no temporary path."""
+
 import os
 from pathlib import Path
 

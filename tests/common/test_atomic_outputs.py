@@ -1,4 +1,5 @@
 """Importing the package makes each of AllenNLP's writers that a run goes through write atomically."""
+
 import json
 import os
 import tarfile

@@ -26,7 +26,7 @@ def test_a_process_that_imported_the_package_exits_with_its_group_destroyed(tmp_
         import torch.distributed as dist
         atexit.register(lambda: print("initialized at exit:", dist.is_initialized()))
         import allennlp_multitask
-        dist.init_process_group("gloo", init_method="file://{tmp_path / 'store'}", rank=0, world_size=1)
+        dist.init_process_group("gloo", init_method="file://{tmp_path / "store"}", rank=0, world_size=1)
         """
     )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -1,4 +1,5 @@
 """`torch.load` loads tensors and plain data only: a file holding anything else is refused, naming it."""
+
 import io
 import json
 import os

@@ -1,4 +1,5 @@
 """Our `Batch` gives exactly AllenNLP's tensors, for every field type and indexer, padded or cut."""
+
 from collections import defaultdict
 from typing import Any, Dict, List
 

@@ -1,4 +1,5 @@
 """The bundled POS + NER + topic example (examples/conll_pos_ner.jsonnet), built from its config without training."""
+
 import json
 from typing import Any
 

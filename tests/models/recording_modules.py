@@ -2,6 +2,7 @@
 A small `Backbone` and `Head` that record what they receive, and batches whose every value tells which
 instance it came from, for tests of how the multitask model routes batches.
 """
+
 from typing import Any, Dict, List, Sequence
 
 import torch

@@ -1,4 +1,5 @@
 """A small real backbone and stock classifier heads, and batches for them, shared by model-level tests."""
+
 from typing import Any, Dict, List
 
 import torch

@@ -1,5 +1,6 @@
 """Our model is a drop-in: AllenNLP's weights load into it and give the same outputs, and AllenNLP's own
 model test harness passes on the bundled example."""
+
 import copy
 import json
 

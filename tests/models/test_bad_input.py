@@ -2,6 +2,7 @@
 Every configuration or batch mistake gives one clear error naming the piece at fault, and a forward
 pass that fails leaves the model's metrics (and its loss weighting's running sums) as they were.
 """
+
 import copy
 import re
 from typing import Any, Callable, Dict

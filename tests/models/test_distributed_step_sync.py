@@ -3,6 +3,7 @@ What a distributed training step asks of the other workers and of the device: th
 under AllenNLP's trainer on two CPU workers (gloo, DDP), every collective and every read of a tensor to
 the host counted, by step, and by whether our package or AllenNLP (its trainer, its metrics) made it.
 """
+
 import traceback
 from collections import Counter
 from pathlib import Path

@@ -2,6 +2,7 @@
 The loss weighting strategies, each shown to change the combined loss as claimed: on fixed losses, on
 the bundled CoNLL example model, and (dwa) under AllenNLP's trainer.
 """
+
 import contextlib
 import json
 import math
@@ -177,4 +178,3 @@ def test_dwa_weights_change_from_the_third_epoch_under_allennlps_trainer(tmp_pat
     if best_epoch > 0:
         older, newer = loaded.loss_history.tolist()
         assert list(loaded.current_weights().values()) == pytest.approx(dwa_formula(older, newer))
-

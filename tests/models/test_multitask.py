@@ -52,8 +52,17 @@ def test_is_allennlps_class_with_its_output_and_metric_names(vocab):
     assert isinstance(model, AllenNlpMultiTaskModel)
     assert model.default_predictor == "multitask"
     outputs = model(**batch(["a", "b", "a"]))
-    assert set(outputs) == {"encoded_text", "encoded_text_mask", "a_logits", "a_probs", "a_loss",
-                            "b_logits", "b_probs", "b_loss", "loss"}
+    assert set(outputs) == {
+        "encoded_text",
+        "encoded_text_mask",
+        "a_logits",
+        "a_probs",
+        "a_loss",
+        "b_logits",
+        "b_probs",
+        "b_loss",
+        "loss",
+    }
     assert outputs["a_logits"].shape == (2, 2) and outputs["b_logits"].shape == (1, 2)
     assert set(model.get_metrics()) == {"a_accuracy", "b_accuracy"}
     assert set(model.state_dict()) == {

@@ -4,6 +4,7 @@ heads) on the batch's data. A homogeneous batch needs none, a mixed batch one ga
 whatever the number of heads, or only views when heads' rows are contiguous. Counts are deterministic,
 unlike timings (those are in benchmarks/routing_overhead.py).
 """
+
 from collections import Counter
 from typing import Any, Dict, List
 

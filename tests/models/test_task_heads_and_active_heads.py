@@ -3,6 +3,7 @@ One instance feeding several heads (`task_heads`), and heads switched off and on
 the bundled CoNLL example: each sentence feeds a `pos` and an `ner` tagger, and a separate `topic`
 task goes to the classifier of its name.
 """
+
 import json
 from collections import Counter
 from pathlib import Path

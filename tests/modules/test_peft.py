@@ -1,4 +1,5 @@
 """A `peft` block on AllenNLP's transformer backbone and embedders: adapters on a frozen transformer."""
+
 import sys
 from typing import Any, Dict, List
 

@@ -1,4 +1,5 @@
 """Inputs for the bundled example's model, and checks of the multitask predictor's outputs."""
+
 from typing import Dict, Set
 
 import numpy

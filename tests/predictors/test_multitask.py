@@ -1,4 +1,5 @@
 """The "multitask" predictor: JSON of any tasks in, one output per input out, in input order."""
+
 import copy
 from contextlib import contextmanager
 from typing import Dict, Iterator, List
@@ -86,7 +87,7 @@ def test_inactive_heads_give_no_outputs(example_predictor):
         (
             {"task": "topic", "sentence": 5},
             "JSON for task 'topic' makes no instance through predictor 'text_classifier' (that of the task's "
-            "heads): the text must be a string, got int 5. (input: {\"sentence\": 5}).",
+            'heads): the text must be a string, got int 5. (input: {"sentence": 5}).',
         ),
         ([{"task": "topic", "sentence": "a"}], 'JSON input must be an object, got list: [{"task": "topic"'),
     ],
@@ -210,7 +211,7 @@ def test_instances_from_the_dataset_reader_keep_their_task(routed_predictor):
         (
             {"task": "tagged", "tokens": ["w1"], "ner_tags": ["O", "O"]},
             "JSON for task 'tagged' makes no instance through Conll2003DatasetReader.text_to_instance: Label "
-            "length and sequence length don't match: 2 and 1 (input: {\"tokens\": [\"w1\"], \"ner_tags\"",
+            'length and sequence length don\'t match: 2 and 1 (input: {"tokens": ["w1"], "ner_tags"',
         ),
     ],
 )

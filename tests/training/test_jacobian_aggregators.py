@@ -1,4 +1,5 @@
 """TorchJD's aggregators by name, as a `jacobian_descent` callback's configuration gives them."""
+
 import importlib.util
 import sys
 
@@ -52,7 +53,7 @@ def test_the_callback_takes_an_aggregator_by_name_or_with_its_options_and_lists_
         ({"type": "upgrad", "pref": [1, 2]}, r"has no option\(s\) \['pref'\]; its options: \['pref_vector'\]"),
         ({"type": "upgrad", "projector": "quadprog"}, r"no option\(s\) \['projector'\]"),
         ({"type": "cagrad"}, "\"cagrad\" with options {}: .*missing 1 required positional argument: 'c'"),
-        ({"type": "mgda", "epsilon": -1.0}, '"mgda" with options {\'epsilon\': -1.0}: .*epsilon'),
+        ({"type": "mgda", "epsilon": -1.0}, "\"mgda\" with options {'epsilon': -1.0}: .*epsilon"),
     ],
 )
 def test_configuration_mistakes_fail_at_construction_naming_the_aggregator_and_option(config, message):

@@ -1,4 +1,5 @@
 """While training runs, a first SIGTERM or SIGINT asks it to stop at the next checkpoint; a second stops it at once."""
+
 import os
 import signal
 

@@ -2,6 +2,7 @@
 The representation-level Jacobian of a step (`RepresentationJacobian`) and the aggregators' weights from a
 Gramian (`gramian_weights`), which the `jacobian_descent` callback composes at its `"representation"` level.
 """
+
 from typing import List, Tuple
 
 import pytest

@@ -97,8 +97,7 @@ class LabeledTextJsonReader(DatasetReader):
         lookalikes = difflib.get_close_matches(self._label_key, others, n=1, cutoff=0.8)
         if lookalikes:
             raise ValueError(
-                f"{where} has no '{self._label_key}' (label_key) but has '{lookalikes[0]}': "
-                "is label_key misspelled?"
+                f"{where} has no '{self._label_key}' (label_key) but has '{lookalikes[0]}': is label_key misspelled?"
             )
 
     def text_to_instance(  # type: ignore

@@ -152,4 +152,3 @@ class TaggerHead(Head):
             span_metrics = self._span_f1.get_metric(reset)
             metrics.update({key: value for key, value in span_metrics.items() if key.endswith("-overall")})
         return metrics
-

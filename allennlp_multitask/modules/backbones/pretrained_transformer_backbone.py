@@ -111,4 +111,3 @@ class PretrainedTransformerBackbone(AllenNlpPretrainedTransformerBackbone):
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(len(order), device=device)
         return {key: torch.cat([part[key] for part in parts]).index_select(0, inverse) for key in parts[0]}
-

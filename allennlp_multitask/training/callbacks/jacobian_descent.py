@@ -151,9 +151,11 @@ class JacobianDescentCallback(TrainerCallback):
         self._parameters = [p for p in model.parameters() if p.requires_grad]
         self._ddp = self._take_over_gradient_averaging(trainer)
         model.record_head_inputs(self._level == "representation")
-        if self._ddp is not None and self._level == "representation" and gramian_weights(
-            self._aggregator, torch.eye(2)
-        ) is None:
+        if (
+            self._ddp is not None
+            and self._level == "representation"
+            and gramian_weights(self._aggregator, torch.eye(2)) is None
+        ):
             raise ConfigurationError(
                 f"jacobian_descent: at the representation level under distributed training, each worker's rows "
                 f"are on its own batches' outputs, and only their Gramian is shared: aggregator "

@@ -3,6 +3,7 @@ AllenNLP's metrics that refuse distributed training (or give wrong results under
 their registered names by subclasses that gather what each worker saw at every update; and the
 gradient-conflict diagnostics of the `jacobian_descent` callback.
 """
+
 from allennlp_multitask.training.metrics.covariance import Covariance
 from allennlp_multitask.training.metrics.gradient_conflicts import GradientConflicts
 from allennlp_multitask.training.metrics.pearson_correlation import PearsonCorrelation

@@ -2,6 +2,7 @@
 Collecting what each distributed worker's metric saw in a batch, so that every worker's metric holds the
 totals of all workers. Each function is collective: every worker must call it, in the same order.
 """
+
 from typing import Dict, List, Sequence
 
 import torch

@@ -1,4 +1,5 @@
 """Our multitask data loader reads and indexes with the garbage collector paused, and gives AllenNLP's batches."""
+
 import gc
 import weakref
 from typing import Dict, Iterable, List
@@ -115,11 +116,17 @@ def test_objects_someone_froze_stay_frozen():
     "data_path, message",
     [
         # AllenNLP's loader: AttributeError: 'str' object has no attribute 'keys'.
-        ("a.jsonl", r"one file per task: give a JSON object of task names to files, e\.g\. "
-                    r"'\{\"a\": \"a\.jsonl\", \"b\": \"b\.jsonl\"\}', not 'a\.jsonl'"),
+        (
+            "a.jsonl",
+            r"one file per task: give a JSON object of task names to files, e\.g\. "
+            r"'\{\"a\": \"a\.jsonl\", \"b\": \"b\.jsonl\"\}', not 'a\.jsonl'",
+        ),
         # AllenNLP's loader: "Mismatch between readers (...) and data paths (...)".
-        ({"a": "a", "c": "c"}, r"a file for each task of the dataset reader, \['a', 'b'\]: no file for \['b'\], "
-                               r"files for unknown tasks \['c'\]"),
+        (
+            {"a": "a", "c": "c"},
+            r"a file for each task of the dataset reader, \['a', 'b'\]: no file for \['b'\], "
+            r"files for unknown tasks \['c'\]",
+        ),
     ],
 )
 def test_data_paths_that_are_not_one_file_per_task_name_the_tasks(data_path, message):

@@ -61,9 +61,7 @@ def test_epoch_mix_follows_size_to_the_power_one_over_temperature(data_paths, te
     assert actual["large"] > actual["medium"] > actual["small"]
 
 
-@pytest.mark.parametrize(
-    "temperature, allennlp_sampler", [(1.0, {"type": "proportional"}), (1e9, {"type": "uniform"})]
-)
+@pytest.mark.parametrize("temperature, allennlp_sampler", [(1.0, {"type": "proportional"}), (1e9, {"type": "uniform"})])
 def test_limits_are_allennlps_proportional_and_uniform_samplers(data_paths, temperature, allennlp_sampler):
     ours = sampled_proportions(multitask_loader(data_paths, {"type": "temperature", "temperature": temperature}))
     theirs = sampled_proportions(multitask_loader(data_paths, allennlp_sampler))

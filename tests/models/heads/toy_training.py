@@ -1,4 +1,5 @@
 """Trains a head alone on fixed toy encodings, to show that it learns."""
+
 from typing import Any
 
 import torch

@@ -1,4 +1,5 @@
 """AllenNLP's `pretrained_transformer` backbone in our model, loaded from a local directory (no hub)."""
+
 import json
 
 from allennlp.commands.train import train_model

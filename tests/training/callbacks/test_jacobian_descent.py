@@ -2,6 +2,7 @@
 The `jacobian_descent` trainer callback under AllenNLP's own trainer: the update the backbone gets, on
 constructed cases whose task gradients are known, and against plain training.
 """
+
 import copy
 import json
 import logging

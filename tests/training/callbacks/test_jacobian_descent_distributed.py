@@ -2,6 +2,7 @@
 The `jacobian_descent` callback under AllenNLP's trainer on two CPU workers (gloo) with its default DDP
 accelerator: the workers aggregate the Jacobian of the whole step, the same on each.
 """
+
 from typing import Any, Dict, List, Optional
 
 import pytest

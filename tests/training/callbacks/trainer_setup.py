@@ -2,6 +2,7 @@
 Small multitask models, instances for them, and AllenNLP's `GradientDescentTrainer` training them, for the
 Jacobian-descent tests.
 """
+
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch

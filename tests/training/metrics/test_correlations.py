@@ -1,4 +1,5 @@
 """`Covariance`, `PearsonCorrelation` and `SpearmanCorrelation`, alone and on two workers."""
+
 import numpy
 import pytest
 import scipy.stats

@@ -1,4 +1,5 @@
 """Updating a metric on two forked workers (gloo), each with its own batches, against one process on all of them."""
+
 import copy
 from typing import Any
 

@@ -8,7 +8,7 @@ import pytest
 from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
 
-from tests.commands.test_predict_evaluate import predict
+from tests.commands.runs import predict
 from tests.conftest import EXAMPLE_CONFIG
 
 SENTIMENT_TRAIN = "examples/data/sentiment_train.jsonl"

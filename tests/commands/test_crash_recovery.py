@@ -16,13 +16,7 @@ from typing import List
 import pytest
 import torch
 
-from tests.commands.test_recovery_and_determinism import (
-    EPOCHS,
-    SimulatedCrash,
-    final_metrics,
-    train,
-    uninterrupted_run,  # noqa: F401  (a fixture)
-)
+from tests.commands.runs import EPOCHS, SimulatedCrash, final_metrics, train
 
 # Appended to as the run goes: the logs, and the record the tests' callback keeps.
 NOT_REPLACED = {"out.log", "stderr.log", "trained_epochs.txt"}
@@ -67,7 +61,7 @@ def test_every_file_a_run_writes_takes_its_name_in_one_rename(in_repo_root, tmp_
     ],
 )
 def test_train_r_resumes_from_the_newest_whole_checkpoint_and_names_what_it_skips(
-    uninterrupted_run,  # noqa: F811  (the fixture imported above)
+    uninterrupted_run,
     in_repo_root,
     tmp_path,
     monkeypatch,
@@ -84,7 +78,7 @@ def test_train_r_resumes_from_the_newest_whole_checkpoint_and_names_what_it_skip
 
 
 def test_train_r_copes_with_a_torn_best_model_and_archive(
-    uninterrupted_run,  # noqa: F811  (the fixture imported above)
+    uninterrupted_run,
     in_repo_root,
     tmp_path,
     monkeypatch,
@@ -103,7 +97,7 @@ def test_train_r_copes_with_a_torn_best_model_and_archive(
 
 
 def test_a_run_killed_after_its_last_checkpoint_resumes_to_the_last_epochs_metrics(
-    uninterrupted_run,  # noqa: F811  (the fixture imported above)
+    uninterrupted_run,
     in_repo_root,
     tmp_path,
     monkeypatch,

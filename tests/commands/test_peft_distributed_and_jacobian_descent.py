@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tests.commands.test_peft_commands import TASKS, peft_config, train
+from tests.commands.peft_runs import TASKS, peft_config, train
 
 PER_TASK = {"sentiment": ["shared", "sentiment"], "topic": ["shared", "topic"]}
 

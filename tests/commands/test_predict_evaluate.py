@@ -3,14 +3,10 @@
 import copy
 import json
 import re
-import sys
-from pathlib import Path
-from typing import Dict, List
 
 import numpy
 import pytest
 import torch
-from allennlp.commands import main
 from allennlp.common import Params
 from allennlp.common.util import sanitize
 from allennlp.data import Batch, DatasetReader, Vocabulary
@@ -19,22 +15,9 @@ from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.models.archival import archive_model, load_archive
 
 from allennlp_multitask import MultiTaskModel
+from tests.commands.runs import DATA, allennlp, predict
 from tests.models.conll_example import read_instances
 from tests.predictors.multitask_outputs import EXAMPLE_LABELS, assert_same_head_outputs, head_keys
-
-DATA = "examples/data/"
-
-
-def allennlp(*args: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args, "--include-package", "allennlp_multitask"])
-    main()
-
-
-def predict(archive: Path, inputs: str, output: Path, *options: str, monkeypatch: pytest.MonkeyPatch) -> List[Dict]:
-    allennlp(
-        "predict", str(archive), inputs, "--output-file", str(output), "--silent", *options, monkeypatch=monkeypatch
-    )
-    return [json.loads(line) for line in output.read_text().splitlines()]
 
 
 def test_predict_mixed_task_json_lines(example_archive, in_repo_root, tmp_path, monkeypatch):

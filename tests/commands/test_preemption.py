@@ -9,59 +9,17 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import pytest
 import torch
-from allennlp.training.callbacks import TrainerCallback
 
 from allennlp_multitask.training.preemption import TrainingStopped
-from tests.commands.test_predict_evaluate import allennlp
-from tests.commands.test_recovery_and_determinism import final_metrics
+from tests.commands.runs import allennlp, final_metrics
 from tests.conftest import EXAMPLE_CONFIG
 
 EPOCHS = 3
 SIGNALLED_AT = (1, 5)  # Epoch 1, in its fifth batch (of 26).
-
-
-@TrainerCallback.register("test_sigterm_once")
-class SigtermOnce(TrainerCallback):
-    """
-    Sends this process SIGTERM in a training batch, once (a `signalled` file marks that it did); under
-    distributed training, in worker `rank` only.
-
-    Registered as a `TrainerCallback` with name "test_sigterm_once", for these tests only.
-
-    # Parameters
-
-    serialization_dir : `str`
-    epoch : `int`
-    batch : `int`
-        The batch (counted from 1) in which the signal comes.
-    rank : `int`, optional (default = `None`)
-        The worker that gets the signal; `None` for any.
-    """
-
-    def __init__(self, serialization_dir: str, epoch: int, batch: int, rank: Optional[int] = None) -> None:
-        super().__init__(serialization_dir)
-        self.epoch, self.batch, self.rank = epoch, batch, rank
-
-    def on_batch(
-        self,
-        trainer: Any,
-        batch_inputs: Any,
-        batch_outputs: Any,
-        batch_metrics: Any,
-        epoch: int,  # type: ignore[override]
-        batch_number: int,
-        is_training: bool,
-        **kwargs: Any,
-    ) -> None:
-        marker = Path(self.serialization_dir) / "signalled"
-        chosen = self.rank is None or torch.distributed.get_rank() == self.rank
-        if is_training and chosen and (epoch, batch_number) == (self.epoch, self.batch) and not marker.exists():
-            marker.touch()
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def train(run: Path, monkeypatch: pytest.MonkeyPatch, *options: str, callbacks: Any) -> None:

@@ -13,9 +13,9 @@ from allennlp.training import GradientDescentTrainer, TrainerCallback
 from torch.multiprocessing import ProcessRaisedException
 
 from allennlp_multitask.commands import TrainModel
-from tests.commands.test_train_distributed import VALIDATION_FILES
+from tests.commands.runs import VALIDATION_FILES
 from tests.conftest import EXAMPLE_CONFIG
-from tests.models.test_multitask_distributed import on_two_workers
+from tests.distributed_workers import on_two_workers
 
 
 def built_as_a_worker_does(rank: int, overrides: dict, serialization_dir: Path) -> bool:

@@ -14,22 +14,19 @@ from allennlp.common import Params
 from allennlp.data import DataLoader, DatasetReader, Instance, Vocabulary
 from torch.multiprocessing import ProcessRaisedException
 
+from tests.commands.runs import DATA, VALIDATION_FILES, allennlp, final_metrics
 from tests.commands.scored_text_reader import ScoredTextJsonReader
-from tests.commands.test_predict_evaluate import DATA, allennlp
-from tests.commands.test_recovery_and_determinism import final_metrics
 from tests.conftest import EXAMPLE_CONFIG, REPO_ROOT
+from tests.distributed_workers import WORKERS, on_two_workers
 from tests.models.conll_example import conll_params
-from tests.models.test_multitask_distributed import WORKERS, on_two_workers
 
 pytestmark = pytest.mark.distributed
-
-VALIDATION_FILES = {"sentiment": DATA + "sentiment_validation.jsonl", "topic": DATA + "topic_validation.jsonl"}
 
 
 def train_on_two_workers(run: Path, callbacks: List[Dict[str, Any]], recover: bool = False) -> None:
     """The example for 2 epochs, on two CPU workers, with these trainer callbacks."""
     overrides = {"distributed": {"cuda_devices": [-1, -1]}, "trainer.num_epochs": 2, "trainer.callbacks": callbacks}
-    include = ["allennlp_multitask", "tests.commands.test_preemption"]
+    include = ["allennlp_multitask", "tests.commands.runs"]
     train_model_from_file(str(EXAMPLE_CONFIG), str(run), json.dumps(overrides), recover, include_package=include)
 
 

@@ -18,7 +18,7 @@ from allennlp.models import Model
 from allennlp.nn.initializers import Initializer
 
 from allennlp_multitask.common.archive_extraction import UnsafeArchiveError
-from tests.commands.test_predict_evaluate import DATA, allennlp
+from tests.commands.runs import DATA, allennlp
 from tests.common.archives import copy_archive
 
 # A member: name, type, link target; "{outside}" stands for the directory that must stay untouched. Archives

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from allennlp_multitask.common.weights_only_load import UnsafeCheckpointError
-from tests.commands.test_predict_evaluate import DATA, allennlp
+from tests.commands.runs import DATA, allennlp
 from tests.common.archives import copy_archive
 from tests.conftest import EXAMPLE_CONFIG
 

@@ -24,7 +24,7 @@ from torch.overrides import TorchFunctionMode
 import allennlp_multitask
 from allennlp_multitask.data.worker_schedule import CheckedTasks
 from tests.conftest import EXAMPLE_CONFIG
-from tests.models.test_multitask_distributed import WORKERS, on_two_workers
+from tests.distributed_workers import WORKERS, on_two_workers
 
 pytestmark = pytest.mark.distributed  # two forked gloo workers, each test under a second
 

@@ -5,64 +5,24 @@ are forked from the test process (no re-import of AllenNLP), so each test takes 
 """
 
 import copy
-import datetime
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import torch.distributed as dist
 from allennlp.common import Lazy
-from allennlp.common.util import find_open_port
 from allennlp.data import Vocabulary
 from allennlp.models import MultiTaskModel as AllenNlpMultiTaskModel
 from allennlp.models.heads import Head
 from allennlp.nn.util import dist_reduce_sum
-from torch.multiprocessing import ProcessRaisedException, start_processes
+from torch.multiprocessing import ProcessRaisedException
 from torch.nn.parallel import DistributedDataParallel
 
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.models.loss_weighting import DynamicWeightAverage, UncertaintyLossWeighting
+from tests.distributed_workers import WORKERS, on_two_workers
 from tests.models.small_model import DIM, backbone, classifier
 
 pytestmark = pytest.mark.distributed
-
-WORKERS = 2
-JOIN_TIMEOUT_S = 120  # a hang guard for the forked workers, not a performance check
-
-
-def _join_and_run(rank: int, port: int, work: Callable[..., Any], args: tuple, out_dir: Path) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORKERS,
-        timeout=datetime.timedelta(seconds=60),  # a test that desynchronises the workers fails, not hangs
-    )
-    try:
-        torch.save(work(rank, *args), out_dir / f"worker{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def on_two_workers(work: Callable[..., Any], *args: Any, out_dir: Path) -> list[Any]:
-    """
-    Runs `work(rank, *args)` in two forked processes joined by a gloo process group, and returns what
-    each returned. A worker's exception comes back as `ProcessRaisedException` carrying its traceback.
-    """
-    workers = start_processes(
-        _join_and_run, (find_open_port(), work, args, out_dir), nprocs=WORKERS, join=False, start_method="fork"
-    )
-    deadline = time.monotonic() + JOIN_TIMEOUT_S
-    while not workers.join(timeout=max(deadline - time.monotonic(), 0)):  # raises if a worker raised
-        if time.monotonic() >= deadline:
-            for process in workers.processes:
-                process.kill()
-            raise TimeoutError(f"The workers did not finish within {JOIN_TIMEOUT_S} s.")
-    return [torch.load(out_dir / f"worker{rank}.pt", weights_only=False) for rank in range(WORKERS)]
 
 
 class RowCountingHead(Head):

@@ -7,25 +7,7 @@ from allennlp.common import Params
 from allennlp.models.archival import load_archive
 
 from allennlp_multitask import MultiTaskModel
-
-
-def reader(model_name: str, text_key: str, label_key: str) -> dict:
-    return {
-        "type": "labeled_text_json",
-        "text_key": text_key,
-        "label_key": label_key,
-        "label_namespace": f"{label_key}_labels",
-        "tokenizer": {"type": "pretrained_transformer", "model_name": model_name},
-        "token_indexers": {"tokens": {"type": "pretrained_transformer", "model_name": model_name}},
-    }
-
-
-def classifier(namespace: str) -> dict:
-    return {
-        "type": "classifier",
-        "seq2vec_encoder": {"type": "cls_pooler", "embedding_dim": 16},
-        "label_namespace": namespace,
-    }
+from tests.modules.backbones.transformer_configs import classifier, reader
 
 
 def test_multitask_model_trains_on_a_local_transformer(tiny_bert_dir, tmp_path, in_repo_root):

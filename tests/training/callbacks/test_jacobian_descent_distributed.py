@@ -12,7 +12,7 @@ from allennlp.nn.parallel import TorchDdpAccelerator
 
 from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.training.callbacks.jacobian_descent import LEVELS
-from tests.models.test_multitask_distributed import WORKERS, on_two_workers
+from tests.distributed_workers import WORKERS, on_two_workers
 from tests.training.callbacks.trainer_setup import classifier_model, instances, train
 
 pytestmark = pytest.mark.distributed

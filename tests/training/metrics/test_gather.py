@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from allennlp_multitask.training.metrics.gather import cat_rows_from_workers, sum_counts_of_workers
-from tests.models.test_multitask_distributed import on_two_workers
+from tests.distributed_workers import on_two_workers
 
 
 def gather_both(rank: int) -> dict:

@@ -5,7 +5,7 @@ from typing import Any
 
 from allennlp.training.metrics import Metric
 
-from tests.models.test_multitask_distributed import WORKERS, on_two_workers
+from tests.distributed_workers import WORKERS, on_two_workers
 
 # Per worker, per step: the arguments of one update.
 WorkerBatches = list[list[tuple[Any, ...]]]

@@ -9,9 +9,9 @@ from allennlp.training.callbacks.backward import OnBackwardException
 from torch.nn.parallel import DistributedDataParallel
 
 from allennlp_multitask.models.multitask import MultiTaskModel
-from allennlp_multitask.training.jacobian_aggregators import build_aggregator, gramian_weights
+from allennlp_multitask.training.callbacks.jacobian_aggregators import build_aggregator, gramian_weights
+from allennlp_multitask.training.callbacks.representation_jacobian import HeadGradient, RepresentationJacobian
 from allennlp_multitask.training.metrics import GradientConflicts
-from allennlp_multitask.training.representation_jacobian import HeadGradient, RepresentationJacobian
 
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer

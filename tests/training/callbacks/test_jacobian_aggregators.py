@@ -11,7 +11,7 @@ from allennlp.training.callbacks import TrainerCallback
 from torchjd.aggregation import MGDA, CAGrad, UPGrad
 
 from allennlp_multitask.training.callbacks import JacobianDescentCallback
-from allennlp_multitask.training.jacobian_aggregators import AGGREGATORS, build_aggregator
+from allennlp_multitask.training.callbacks.jacobian_aggregators import AGGREGATORS, build_aggregator
 
 # The options an aggregator cannot do without.
 REQUIRED = {"cagrad": {"c": 0.5}, "fairgrad": {"alpha": 1.0}, "nash_mtl": {"n_tasks": 3}}

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torchjd.aggregation import MGDA, ConFIG, DualProj, GradDrop, Mean, Sum, UPGrad
 
-from allennlp_multitask.training.jacobian_aggregators import gramian_weights
-from allennlp_multitask.training.representation_jacobian import RepresentationJacobian
+from allennlp_multitask.training.callbacks.jacobian_aggregators import gramian_weights
+from allennlp_multitask.training.callbacks.representation_jacobian import RepresentationJacobian
 
 HEADS = ["a", "b", "c"]
 PULLS = {"a": torch.tensor([1.0, 0.2, 0.0]), "b": torch.tensor([-1.0, 1.0, 0.5]), "c": torch.tensor([0.0, -0.3, 1.0])}

@@ -262,19 +262,26 @@ class CompatFinder:
         self.pending = dict(fixes)
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> object:
-        fix = self.pending.pop(name, None)
+        fix = self.pending.get(name)
         if fix is None:
             return None
         if fix.before is not None:
             fix.before()
         if fix.after is None:
+            del self.pending[name]
             return None
         from importlib.machinery import PathFinder
 
         spec = PathFinder.find_spec(name, path, target)
         if spec is not None and spec.loader is not None:
-            spec.loader = _RunAfter(spec.loader, fix.after)
+            # The fix stays pending until the module runs: `importlib.util.find_spec` finds without loading.
+            spec.loader = _RunAfter(spec.loader, lambda module: self._apply_after(name, module))
         return spec
+
+    def _apply_after(self, name: str, module: object) -> None:
+        fix = self.pending.pop(name, None)
+        if fix is not None and fix.after is not None:
+            fix.after(module)
 
     def apply_to_imported(self) -> None:
         """Applies at once the fixes of modules imported before the finder was installed."""

@@ -53,6 +53,18 @@ def test_start_up_imports_nothing_but_the_finder_and_applies_nothing_until_allen
     assert printed.split(maxsplit=2) == ["True", str(len(allennlp_multitask_compat.FIXES)), "[]\n"]
 
 
+def test_a_fix_applied_after_its_module_loads_waits_for_the_load_not_for_a_look_up():
+    # `importlib.util.find_spec` asks the finders for a module without loading it.
+    printed = python(
+        "import importlib.util, sys, allennlp.common\n"
+        "assert 'allennlp.common.cached_transformers' not in sys.modules\n"
+        "importlib.util.find_spec('allennlp.common.cached_transformers')\n"
+        "from allennlp.common import cached_transformers\n"
+        "print(getattr(cached_transformers.get_tokenizer, 'drops_add_special_tokens', False))"
+    )
+    assert printed.split() == ["True"]
+
+
 def test_every_fix_says_why_and_names_a_module_of_allennlp():
     for module, fix in allennlp_multitask_compat.FIXES.items():
         assert module.startswith("allennlp."), module

@@ -6,9 +6,9 @@ removed since, and two of them are looked up while AllenNLP's modules are being 
 `import allennlp` (and so every `allennlp` command, which imports them all before any plugin) fails
 before `--include-package allennlp_multitask` could do anything. This module therefore ships at the top
 of our wheel beside `allennlp_multitask_compat.pth`, a file Python's `site` runs at start-up; it imports
-nothing but `sys`, and only puts a finder on `sys.meta_path`. The finder does nothing until one of the
-modules named in `FIXES` is first imported; it then applies that module's fix, just before the module
-runs (`before`) or just after (`after`), and forgets it. A process that never imports AllenNLP never
+nothing but `sys` (and `__future__`), and only puts a finder on `sys.meta_path`. The finder does nothing
+until one of the modules named in `FIXES` is first imported; it then applies that module's fix, just
+before the module runs (`before`) or just after (`after`), and forgets it. A process that never imports AllenNLP never
 triggers it. Importing `allennlp_multitask` installs the finder too, and applies at once the fixes of
 modules already imported, for environments where the `.pth` file was not run (`python -S`).
 

@@ -114,14 +114,19 @@ def test_embedders_give_what_4_49_gave(architecture, golden_tensors):
         assert difference <= 1e-6, (key, difference)
 
 
-def test_huggingface_adamw_updates_are_bit_identical_to_4_49s(golden_tensors):
+def test_huggingface_adamw_updates_equal_4_49s_to_rounding(golden_tensors):
     inputs = {key: value for key, value in golden_tensors.items() if key.split(".")[0] in ("initial", "gradient")}
     recorded = {key: value for key, value in golden_tensors.items() if key.startswith("adamw.")}
     observed = adamw_updates(inputs)
     assert observed.keys() == recorded.keys()
-    assert all(torch.equal(observed[key], recorded[key]) for key in recorded), [
-        key for key in recorded if not torch.equal(observed[key], recorded[key])
-    ]
+    # Bit for bit on the CPU that recorded them; another CPU's vector code (seen: AMD EPYC against the
+    # recording Xeon) rounds the weight-decay steps in the last bit.
+    differing = {
+        key: float((observed[key] - recorded[key]).abs().max())
+        for key in recorded
+        if not torch.allclose(observed[key], recorded[key], rtol=1e-6, atol=1e-7)
+    }
+    assert not differing, differing
 
 
 def test_cached_transformers_caches_as_on_4_49():

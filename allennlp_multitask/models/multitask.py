@@ -347,18 +347,24 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     def record_head_inputs(self, record: bool) -> None:
         """
         Whether `forward` gives each head its own view of the backbone's outputs it reads and keeps them (see
-        `head_inputs`) until the next `forward`; off by default, as it holds on to the tensors.
+        `take_head_inputs`) until they are taken or the next `forward`; off by default, as it holds on to
+        the tensors.
         """
         self._head_inputs = {} if record else None
 
-    def head_inputs(self) -> Dict[str, List[HeadInput]]:
+    def take_head_inputs(self) -> Dict[str, List[HeadInput]]:
         """
         What each head of the last `forward` read of the backbone's outputs that require a gradient, by head
         (`record_head_inputs` must be on): the tensors its forward took, and which output's rows they are.
+        The model lets go of them (a second call, before the next `forward`, returns nothing), so that they
+        live no longer than their taker keeps them.
         """
         if self._head_inputs is None:
-            raise RuntimeError("MultiTaskModel.head_inputs() needs record_head_inputs(True) before the forward pass.")
-        return self._head_inputs
+            raise RuntimeError(
+                "MultiTaskModel.take_head_inputs() needs record_head_inputs(True) before the forward pass."
+            )
+        taken, self._head_inputs = self._head_inputs, {}
+        return taken
 
     def backbone_outputs(self, outputs: Mapping[str, Any]) -> Dict[str, Any]:
         """The backbone's outputs among `outputs`, the outputs of the model's last `forward`."""

@@ -222,3 +222,20 @@ def test_a_tracked_metric_is_reported_and_reset_with_the_heads_metrics(vocab):
     conflicts(torch.eye(2))
     model.untrack_metric(conflicts)
     assert "gradient_conflict_share" not in model.get_metrics()
+
+
+def test_recorded_head_inputs_are_given_once_and_then_let_go(vocab):
+    model = MultiTaskModel(vocab, backbone(vocab), {"a": classifier(vocab), "b": classifier(vocab)})
+    model.record_head_inputs(True)
+    model(**batch(["a", "b", "a"]))
+
+    taken = model.take_head_inputs()
+
+    assert {head: [(read.output, read.rows) for read in inputs] for head, inputs in taken.items()} == {
+        "a": [("encoded_text", [0, 2])],
+        "b": [("encoded_text", [1])],
+    }
+    assert model.take_head_inputs() == {}  # The model keeps none of the views (nor the rows they view).
+    model.record_head_inputs(False)
+    with pytest.raises(RuntimeError, match=r"needs record_head_inputs\(True\)"):
+        model.take_head_inputs()

@@ -250,19 +250,16 @@ class JacobianDescentCallback(TrainerCallback):
         model gives them: `record_head_inputs`), whose gradient is its own term's. (So each head's term
         must depend on the backbone's outputs through its head only, as every loss weighting's does.)
         """
-        head_inputs = {head: model.head_inputs()[head] for head in terms}
+        head_inputs = {head: inputs for head, inputs in model.take_head_inputs().items() if head in terms}
         read = [head_input.tensor for inputs in head_inputs.values() for head_input in inputs]
-        torch.autograd.backward(
-            torch.stack(list(terms.values())).sum(), inputs=self._task_parameters + read, retain_graph=True
-        )
+        # It stops at the heads' views, and frees the heads' graph only: the backbone's waits for the
+        # step's end. Once the views go (with this call), so do the gathered rows they view.
+        torch.autograd.backward(torch.stack(list(terms.values())).sum(), inputs=self._task_parameters + read)
         backbone_outputs = model.backbone_outputs(batch_outputs)
-        gradients: Dict[str, List[HeadGradient]] = {}
-        for head, inputs in head_inputs.items():
-            gradients[head] = []
-            for head_input in inputs:
-                gradient, head_input.tensor.grad = head_input.tensor.grad, None
-                if gradient is not None:
-                    gradients[head].append((head_input.output, head_input.rows, head_input.tensor, gradient))
+        gradients: Dict[str, List[HeadGradient]] = {
+            head: [(view.output, view.rows, view.tensor.grad) for view in inputs if view.tensor.grad is not None]
+            for head, inputs in head_inputs.items()
+        }
         self._representation_rows.add(backbone_outputs, gradients)
 
     def _finish_step(self, trainer: "GradientDescentTrainer") -> None:

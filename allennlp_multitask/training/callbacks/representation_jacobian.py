@@ -10,19 +10,15 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 import torch
 
 # A head's gradient on what it read of a backbone output: the output's name, the rows the head read
-# (`None`: all), the tensor it read them as (a function of the output's graph), and the gradient on it.
-HeadGradient = Tuple[str, Optional[List[int]], torch.Tensor, torch.Tensor]
+# (`None`: all), and the gradient on them.
+HeadGradient = Tuple[str, Optional[List[int]], torch.Tensor]
 
 
 class _Group(NamedTuple):
-    """
-    The heads of a batch that read the same rows of one output, one of the tensors they read them as
-    (each the same function of the output), and their gradients there, one row each.
-    """
+    """The heads of a batch that read the same rows of one output, and their gradients there, one row each."""
 
     output: str
     rows: Optional[List[int]]
-    tensor: torch.Tensor
     heads: List[str]
     gradients: torch.Tensor  # (len(heads), rows, size of one row of the output)
 
@@ -41,7 +37,7 @@ class RepresentationJacobian:
     a mixed batch's rows cost the size of the outputs, not that times the number of heads.
 
     Each batch's graph is kept from `add` until `backward`, which sends each batch its part of the
-    combined gradient back through the backbone.
+    combined gradient back through the backbone from its outputs, and lets the rows go as it uses them.
     """
 
     def __init__(self) -> None:
@@ -57,16 +53,16 @@ class RepresentationJacobian:
         Adds a batch: the backbone's `outputs` (by name), and by head, the head's gradients on what it read
         of them.
         """
-        grouped: Dict[Tuple[str, Optional[Tuple[int, ...]]], Tuple[torch.Tensor, List[str], List[torch.Tensor]]] = {}
+        grouped: Dict[Tuple[str, Optional[Tuple[int, ...]]], Tuple[List[str], List[torch.Tensor]]] = {}
         for head, head_gradients in gradients.items():
-            for output, rows, tensor, gradient in head_gradients:
+            for output, rows, gradient in head_gradients:
                 key = (output, None if rows is None else tuple(rows))
-                _, group_heads, group_gradients = grouped.setdefault(key, (tensor, [], []))
+                group_heads, group_gradients = grouped.setdefault(key, ([], []))
                 group_heads.append(head)
                 group_gradients.append(gradient.reshape(len(gradient), -1))
         groups = [
-            _Group(output, None if rows is None else list(rows), tensor, group_heads, _stacked(group_gradients))
-            for (output, rows), (tensor, group_heads, group_gradients) in grouped.items()
+            _Group(output, None if rows is None else list(rows), group_heads, _stacked(group_gradients))
+            for (output, rows), (group_heads, group_gradients) in grouped.items()
         ]
         read = {group.output: outputs[group.output] for group in groups}
         self._batches.append(_Batch(read, groups))
@@ -110,14 +106,13 @@ class RepresentationJacobian:
         The step's rows of `heads`, `(len(heads), size of every batch's outputs)`, scaled as `gramian`'s,
         for the aggregators that need the rows themselves.
         """
+        position = {head: index for index, head in enumerate(heads)}
         parts: List[torch.Tensor] = []
         for batch in self._batches:
             dense = {name: output.new_zeros(len(heads), *output.shape) for name, output in batch.outputs.items()}
             for group in batch.groups:
-                output = batch.outputs[group.output]
                 for head, gradient in zip(group.heads, group.gradients):
-                    row = dense[group.output][heads.index(head)]
-                    row[slice(None) if group.rows is None else group.rows] = gradient.view(-1, *output.shape[1:])
+                    _add_rows(dense[group.output][position[head]], group.rows, gradient)
             parts.extend(part.flatten(1) for part in dense.values())
         return torch.cat(parts, dim=1) / len(self._batches)
 
@@ -128,16 +123,9 @@ class RepresentationJacobian:
         """
         weights = weights / len(self._batches)
         position = {head: index for index, head in enumerate(heads)}
-        for batch in self._batches:
-            # Through the tensors the heads read, as plain backward goes: the model's gathers put the
-            # parts back in place.
-            tensors = [group.tensor for group in batch.groups]
-            combined = [
-                (weights[[position[head] for head in group.heads]] @ group.gradients.flatten(1)).view_as(group.tensor)
-                for group in batch.groups
-            ]
-            torch.autograd.backward(tensors, combined, inputs=parameters)
-        self._batches.clear()
+        while self._batches:
+            outputs, combined = _combined_gradients(self._batches.pop(0), weights, position)
+            torch.autograd.backward(outputs, combined, inputs=parameters)
 
     def backward_combined(self, combined: torch.Tensor, parameters: List[torch.nn.Parameter]) -> None:
         """
@@ -146,10 +134,10 @@ class RepresentationJacobian:
         """
         sizes = [output.numel() for batch in self._batches for output in batch.outputs.values()]
         parts = iter(combined.split(sizes))
-        for batch in self._batches:
-            gradients = [next(parts).view_as(output) for output in batch.outputs.values()]
-            torch.autograd.backward(list(batch.outputs.values()), gradients, inputs=parameters)
-        self._batches.clear()
+        while self._batches:
+            outputs = list(self._batches.pop(0).outputs.values())
+            gradients = [next(parts).view_as(output) for output in outputs]
+            torch.autograd.backward(outputs, gradients, inputs=parameters)
 
 
 def _cross_products(one: _Group, other: _Group) -> Optional[torch.Tensor]:
@@ -172,6 +160,30 @@ def _cross_products(one: _Group, other: _Group) -> Optional[torch.Tensor]:
             gradients = gradients[:, [positions[row] for row in common]]
         parts.append(gradients.flatten(1))
     return parts[0] @ parts[1].T
+
+
+def _combined_gradients(
+    batch: _Batch, weights: torch.Tensor, position: Dict[str, int]
+) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """
+    The batch's outputs and the combination of its rows on each, with `weights` (by head's `position`);
+    the rows are let go as they are used, so that they and the combination are never both whole.
+    """
+    combined = {name: torch.zeros_like(output) for name, output in batch.outputs.items()}
+    while batch.groups:
+        group = batch.groups.pop()
+        group_weights = weights[[position[head] for head in group.heads]]
+        _add_rows(combined[group.output], group.rows, group_weights @ group.gradients.flatten(1))
+    return list(batch.outputs.values()), list(combined.values())
+
+
+def _add_rows(dense: torch.Tensor, rows: Optional[List[int]], values: torch.Tensor) -> None:
+    """Adds `values`, one row's worth after another, to the rows `rows` of `dense` (all of them if `None`)."""
+    values = values.view(-1, *dense.shape[1:])
+    if rows is None:
+        dense += values
+    else:
+        dense.index_add_(0, torch.tensor(rows, device=dense.device), values)
 
 
 def _stacked(gradients: List[torch.Tensor]) -> torch.Tensor:

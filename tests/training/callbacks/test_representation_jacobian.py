@@ -3,6 +3,7 @@ The representation-level Jacobian of a step (`RepresentationJacobian`) and the a
 Gramian (`gramian_weights`), which the `jacobian_descent` callback composes at its `"representation"` level.
 """
 
+import weakref
 from typing import List, Tuple
 
 import pytest
@@ -36,7 +37,7 @@ def step(weight: torch.Tensor) -> Tuple[RepresentationJacobian, List[torch.Tenso
                 continue
             read = output if reads[head] is None else output[reads[head]]
             loss = (read * PULLS[head]).sum() * (1 + HEADS.index(head))
-            gradients[head] = [("encoded", reads[head], read, torch.autograd.grad(loss, read, retain_graph=True)[0])]
+            gradients[head] = [("encoded", reads[head], torch.autograd.grad(loss, read, retain_graph=True)[0])]
             rows.append(torch.autograd.grad(loss, output, retain_graph=True)[0].flatten())
         jacobian.add({"encoded": output}, gradients)
         outputs.append(output)
@@ -91,3 +92,24 @@ def test_an_aggregator_that_needs_the_rows_gets_them_and_its_aggregation_backpro
     jacobian.backward_combined(combined, [weight])
 
     assert torch.allclose(weight.grad, expected[0])
+
+
+def test_the_rows_are_let_go_before_the_backward_pass_through_the_backbone():
+    # A row is as large as what its head read of the outputs: holding them through the backbone's
+    # backward pass (where plain training's peak is) would add that much to the step's peak memory.
+    weight = torch.ones(2, 3, requires_grad=True)
+    output = torch.arange(8.0).view(4, 2) @ weight
+    rows = {"a": torch.ones(3, 3), "b": torch.full((1, 3), -1.0)}
+    jacobian = RepresentationJacobian()
+    jacobian.add({"encoded": output}, {"a": [("encoded", [0, 1, 2], rows["a"])], "b": [("encoded", [3], rows["b"])]})
+    held = [weakref.ref(row) for row in rows.values()]
+    del rows
+    alive_in_backward = []
+    weight.register_hook(lambda gradient: alive_in_backward.extend(row() is not None for row in held))
+
+    jacobian.backward(["a", "b"], torch.tensor([1.0, 2.0]), [weight])
+
+    assert alive_in_backward == [False, False]
+    inputs = torch.arange(8.0).view(4, 2)
+    combined = torch.tensor([[1.0] * 3] * 3 + [[-2.0] * 3])
+    assert torch.allclose(weight.grad, inputs.T @ combined)

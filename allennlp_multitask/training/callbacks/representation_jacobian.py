@@ -112,7 +112,7 @@ class RepresentationJacobian:
             dense = {name: output.new_zeros(len(heads), *output.shape) for name, output in batch.outputs.items()}
             for group in batch.groups:
                 for head, gradient in zip(group.heads, group.gradients):
-                    _add_rows(dense[group.output][position[head]], group.rows, gradient)
+                    _add_rows(dense[group.output][position[head]], group.rows, gradient, 1.0)
             parts.extend(part.flatten(1) for part in dense.values())
         return torch.cat(parts, dim=1) / len(self._batches)
 
@@ -121,10 +121,11 @@ class RepresentationJacobian:
         Sends the combination of the step's rows of `heads` with `weights` (one per head) back through each
         batch's graph to `parameters`, adding to their gradients, and lets the graphs go.
         """
-        weights = weights / len(self._batches)
-        position = {head: index for index, head in enumerate(heads)}
+        # As numbers (read from the device: the metrics and most aggregators have read the Gramian already),
+        # which weigh each row as it is added, without a weighted copy of it.
+        weight_of = dict(zip(heads, (weights / len(self._batches)).tolist()))
         while self._batches:
-            outputs, combined = _combined_gradients(self._batches.pop(0), weights, position)
+            outputs, combined = _combined_gradients(self._batches.pop(0), weight_of)
             torch.autograd.backward(outputs, combined, inputs=parameters)
 
     def backward_combined(self, combined: torch.Tensor, parameters: List[torch.nn.Parameter]) -> None:
@@ -162,28 +163,29 @@ def _cross_products(one: _Group, other: _Group) -> Optional[torch.Tensor]:
     return parts[0] @ parts[1].T
 
 
-def _combined_gradients(
-    batch: _Batch, weights: torch.Tensor, position: Dict[str, int]
-) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+def _combined_gradients(batch: _Batch, weight_of: Dict[str, float]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """
-    The batch's outputs and the combination of its rows on each, with `weights` (by head's `position`);
+    The batch's outputs and the combination of its rows on each, with each head's weight (`weight_of`);
     the rows are let go as they are used, so that they and the combination are never both whole.
     """
     combined = {name: torch.zeros_like(output) for name, output in batch.outputs.items()}
     while batch.groups:
         group = batch.groups.pop()
-        group_weights = weights[[position[head] for head in group.heads]]
-        _add_rows(combined[group.output], group.rows, group_weights @ group.gradients.flatten(1))
+        for head, gradient in zip(group.heads, group.gradients):
+            _add_rows(combined[group.output], group.rows, gradient, weight_of[head])
     return list(batch.outputs.values()), list(combined.values())
 
 
-def _add_rows(dense: torch.Tensor, rows: Optional[List[int]], values: torch.Tensor) -> None:
-    """Adds `values`, one row's worth after another, to the rows `rows` of `dense` (all of them if `None`)."""
+def _add_rows(dense: torch.Tensor, rows: Optional[List[int]], values: torch.Tensor, weight: float) -> None:
+    """
+    Adds `values` times `weight`, one row's worth after another, to the rows `rows` of `dense` (all of
+    them if `None`).
+    """
     values = values.view(-1, *dense.shape[1:])
     if rows is None:
-        dense += values
+        dense.add_(values, alpha=weight)
     else:
-        dense.index_add_(0, torch.tensor(rows, device=dense.device), values)
+        dense.index_add_(0, torch.tensor(rows, device=dense.device), values, alpha=weight)
 
 
 def _stacked(gradients: List[torch.Tensor]) -> torch.Tensor:

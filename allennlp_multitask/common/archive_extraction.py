@@ -11,8 +11,10 @@ Importing this package makes `TarFile.extractall`, when given no `filter`, check
 writing any, and refuse the archive with `UnsafeArchiveError`, naming it and the member, if the standard
 library's `"data"` filter refuses one (a path or link leaving the directory, a link to an absolute path,
 a device, a FIFO) or one has an absolute path (which that filter would extract inside, stripped of its
-`/`). It then extracts with the filter, which also refuses what only shows once earlier members exist (a
-path through a link extracted before it). That covers `cached_path`'s extraction too (a vocabulary
+`/`). It then checks each member again with that filter as it extracts it, which refuses what only shows
+once earlier members exist (a path through a link extracted before it), but extracts what the filter lets
+through as Python's default does, with the archive's permission bits (the filter would drop group write
+bits and directories' modes). That covers `cached_path`'s extraction too (a vocabulary
 `.tar.gz`, `archive.tar.gz!member` paths); its own check of each member (`check_tarfile`), which runs first
 and names no member for most of what it refuses, is left to ours. (Zip archives it extracts with
 `zipfile`, which writes members with `..` or absolute paths inside, and no links.) The filters came with
@@ -64,7 +66,8 @@ def extractall(
 ) -> None:
     """
     `TarFile.extractall`. Given no `filter`, it raises `UnsafeArchiveError` before writing anything if
-    the `"data"` filter refuses any member, or one has an absolute path, and extracts with that filter.
+    the `"data"` filter refuses any member, or one has an absolute path, and extracts what that filter
+    lets through as the default does.
     """
     if filter is None:
         members = self.getmembers() if members is None else list(members)
@@ -75,11 +78,17 @@ def extractall(
                 tarfile.data_filter(member, os.fspath(path))
             except tarfile.FilterError as error:
                 raise _refused(self, error) from error
-        filter = "data"
+        filter = _checked_by_data_filter
     try:
         _extractall(self, path, members, numeric_owner=numeric_owner, filter=filter)  # type: ignore[arg-type]
     except tarfile.FilterError as error:
         raise _refused(self, error) from error
+
+
+def _checked_by_data_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    """Raises where the `"data"` filter refuses `member`; else `member` as it is (Python's default filter)."""
+    tarfile.data_filter(member, path)
+    return member
 
 
 def check_tarfile(tar_file: tarfile.TarFile) -> None:

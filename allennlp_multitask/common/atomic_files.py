@@ -5,12 +5,17 @@ never a torn one: the content goes to a temporary path beside the target, is flu
 
 Temporary paths are hidden (`.{name}.{random}.partial`); a crash leaves such a path behind, never a
 torn target. `remove_partial_files` clears them.
+
+What lands has the permission bits a plain `open(path, "w")` (or `os.mkdir`) would have given it: the old
+target's where there was one, else the default under the process umask (`0644` and `0755` under umask
+`022`), not the private `0600`/`0700` that temporary files are created with.
 """
 
 import ctypes
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +38,31 @@ def fsync_path(path: PathOrStr) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux's `/proc`)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_of_new(target: str, directory: bool) -> int:
+    """
+    The permission bits that writing `target` in place would leave it with: an existing target keeps its
+    own, a new one gets the default under the umask.
+    """
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return (0o777 if directory else 0o666) & ~current_umask()
 
 
 def _fsync_tree(directory: PathOrStr) -> None:
@@ -75,8 +105,9 @@ def _replace_directory(new: str, target: str) -> None:
 def replaced_atomically(path: PathOrStr, directory: bool = False) -> Iterator[str]:
     """
     Yields a temporary path beside `path` (an empty file, or an empty directory with `directory`).
-    What the block writes there replaces `path` in one step when the block ends without an error;
-    if it raises, `path` is left as it was and the temporary path is removed.
+    What the block writes there replaces `path` in one step when the block ends without an error, with
+    the permission bits writing `path` in place would have left it with; if the block raises, `path` is
+    left as it was and the temporary path is removed.
 
     # Parameters
 
@@ -93,6 +124,9 @@ def replaced_atomically(path: PathOrStr, directory: bool = False) -> Iterator[st
         descriptor, temporary = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=PARTIAL_SUFFIX)
         os.close(descriptor)
     try:
+        # Before the block: a writer that opens the path keeps its mode, one that links another file there
+        # (`link_atomically`) keeps that file's.
+        os.chmod(temporary, _mode_of_new(target, directory))
         yield temporary
         if directory:
             _fsync_tree(temporary)
@@ -126,7 +160,7 @@ def link_atomically(source: PathOrStr, target: PathOrStr) -> None:
         except OSError as error:
             if error.errno not in (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP):
                 raise
-            shutil.copyfile(source, temporary)
+            shutil.copy(source, temporary)
 
 
 def remove_partial_files(directory: PathOrStr) -> None:

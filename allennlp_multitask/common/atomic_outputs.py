@@ -18,6 +18,7 @@ The checkpoints, and `best.th` when the trainer saves it itself, are written by 
 """
 
 import os
+import shutil
 from typing import Any, Callable, Dict, List, Optional
 
 import allennlp.commands.train
@@ -53,8 +54,14 @@ def meta_to_file(self: Meta, path: PathOrStr) -> None:
 
 
 def save_vocabulary(self: Vocabulary, directory: str) -> None:
-    """`Vocabulary.save_to_files`, the directory replaced as a whole."""
+    """
+    `Vocabulary.save_to_files`, the directory replaced as a whole. As AllenNLP's, it creates the missing
+    parent directories, and keeps the files of an existing directory that the vocabulary does not rewrite.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(directory)), exist_ok=True)
     with replaced_atomically(directory, directory=True) as temporary:
+        if os.path.isdir(directory):
+            shutil.copytree(directory, temporary, dirs_exist_ok=True)
         _save_vocabulary(self, temporary)
 
 

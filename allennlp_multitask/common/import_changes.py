@@ -227,7 +227,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
 
 _ATOMIC_REASON = (
     "AllenNLP writes {what} straight to the final path, so a crash (or SIGKILL) while writing leaves it torn; "
-    "ours writes to a temporary path beside it, flushed, then renamed over it (`common.atomic_files`)."
+    "ours writes to a temporary path beside it, flushed, then renamed over it (`common.atomic_files`), with the "
+    "permission bits AllenNLP's would have left."
 )
 
 
@@ -315,8 +316,8 @@ PATCHES: Tuple[Patch, ...] = (
         "tarfile.TarFile.extractall",
         "allennlp_multitask.common.archive_extraction.extractall",
         "AllenNLP extracts archives with a bare extractall, which writes members with `..` or absolute paths, or "
-        "reached through links, outside the directory; ours checks every member first and extracts with the "
-        "standard library's 'data' filter.",
+        "reached through links, outside the directory; ours checks every member with the standard library's "
+        "'data' filter, before and as it extracts, and extracts what it lets through as Python's default does.",
         parameters=("self", "path", "members", "numeric_owner", "filter"),
     ),
     Patch(

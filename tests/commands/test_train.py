@@ -2,6 +2,8 @@
 
 import gc
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,29 @@ def test_the_instances_are_freed_when_training_returns_not_at_the_next_full_coll
     finally:
         if enabled:
             gc.enable()
+
+
+def test_built_with_a_serialization_directory_not_yet_made_as_allennlps_is(in_repo_root, tmp_path):
+    # AllenNLP's TrainModel saves the vocabulary there first, making the directories it needs.
+    params = Params.from_file(str(EXAMPLE_CONFIG), json.dumps({"trainer.num_epochs": 1}))
+    serialization_dir = tmp_path / "runs" / "new"
+    built = AllenNlpTrainModel.from_params(params, serialization_dir=str(serialization_dir), local_rank=0)
+    assert isinstance(built, TrainModel)
+    assert (serialization_dir / "vocabulary" / "tokens.txt").exists()
+
+
+@pytest.mark.slow
+def test_a_run_leaves_files_as_allennlp_does_readable_under_the_umask(quick_start_run):
+    # As a plain open() and os.makedirs leave them: 0644 files and 0755 directories under umask 022, so that
+    # teammates and serving jobs can read a trained model.
+    run_dir, _ = quick_start_run
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {str(path.relative_to(run_dir)): stat.S_IMODE(path.stat().st_mode) for path in run_dir.rglob("*")}
+    assert {"model.tar.gz", "best.th", "metrics.json", "config.json", "meta.json", "vocabulary"} <= set(modes)
+    assert any(name.startswith("model_state_") for name in modes)
+    assert {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode != (0o777 if (run_dir / name).is_dir() else 0o666) & ~umask
+    } == {}

@@ -1,14 +1,19 @@
 """
 MkDocs hooks (mkdocs.yml `hooks:`): the pages generated from the code, so that they cannot drift from it.
 
-A page holding a line `<!-- generated: NAME -->` gets that line replaced by `GENERATORS[NAME]()`:
+A page holds each generated part between a line `<!-- generated: NAME -->` and a line
+`<!-- end generated: NAME -->`, filled with `GENERATORS[NAME]()`. The pages are committed filled, so that
+they read whole where the repository is browsed; the build fills them again, and `tests/test_docs.py` fails
+when a committed page differs from what the code now gives (`uv run --locked python docs/hooks.py` fills
+them in place):
 
 - `configuration-reference`: every component our package registers with AllenNLP (walking
   `Registrable._registry` after `import allennlp_multitask`), with its base class, the parameters of the
   constructor AllenNLP builds it with (names, types, defaults), its docstring's `# Parameters` section and
   an example. A registered component without a `# Parameters` section fails the build.
   Subcommands (`allennlp merge-adapters`, ...) are no configuration component: their section gives their
-  command-line arguments instead, from the parser they build.
+  command-line arguments instead, from the parser they build. Then AllenNLP's own components that multitask
+  configs use most (`STOCK_COMPONENTS`), documented the same way from AllenNLP's code.
 - `import-changes`: `allennlp_multitask.common.import_changes` and `allennlp_multitask_compat.FIXES`.
 
 `tests/test_docs.py` calls these generators too, without MkDocs.
@@ -25,7 +30,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", flags=re.MULTILINE)
+GENERATED = re.compile(
+    r"^(<!-- generated: ([a-z-]+) -->\n).*?^(<!-- end generated: \2 -->)$", flags=re.MULTILINE | re.DOTALL
+)
+DOCS = os.path.dirname(os.path.abspath(__file__))
 
 # Constructor parameters that AllenNLP supplies itself; a configuration does not give them.
 SUPPLIED_BY_ALLENNLP = {
@@ -62,7 +70,38 @@ PLACES: Dict[str, str] = {
     # Not a configuration key: the default predictor of a multitask model, or `--predictor multitask`.
     "Predictor": "// allennlp predict model.tar.gz inputs.jsonl --predictor multitask",
     "TrainModel": "{...}  // the configuration's top-level keys",
+    "TextFieldEmbedder": '"backbone": {"type": "embedder", "text_field_embedder": {...}}',
+    "Seq2SeqEncoder": '"backbone": {"type": "embedder", "encoder": {...}}',
+    "Seq2VecEncoder": '"heads": {"my_task": {"type": "classifier", "seq2vec_encoder": {...}}}',
+    "Tokenizer": '"dataset_reader": {"readers": {"my_task": {"tokenizer": {...}}}}',
+    "TokenIndexer": '"dataset_reader": {"readers": {"my_task": {"token_indexers": {"tokens": {...}}}}}',
+    "MultiTaskScheduler": '"data_loader": {"type": "multitask", "scheduler": {...}}',
+    "LearningRateScheduler": '"trainer": {"learning_rate_scheduler": {...}}',
 }
+
+# AllenNLP's own components that a multitask configuration uses most, documented from AllenNLP's code beside
+# ours: (base class name, registered name).
+STOCK_COMPONENTS: List[Tuple[str, str]] = [
+    ("Head", "classifier"),
+    ("TextFieldEmbedder", "basic"),
+    ("TokenEmbedder", "embedding"),
+    ("Seq2SeqEncoder", "lstm"),
+    ("Seq2VecEncoder", "boe"),
+    ("Seq2VecEncoder", "cls_pooler"),
+    ("Tokenizer", "whitespace"),
+    ("Tokenizer", "pretrained_transformer"),
+    ("TokenIndexer", "single_id"),
+    ("TokenIndexer", "pretrained_transformer"),
+    ("TokenIndexer", "pretrained_transformer_mismatched"),
+    ("MultiTaskScheduler", "homogeneous_roundrobin"),
+    ("MultiTaskScheduler", "roundrobin"),
+    ("MultiTaskEpochSampler", "uniform"),
+    ("MultiTaskEpochSampler", "weighted"),
+    ("MultiTaskEpochSampler", "proportional"),
+    ("Optimizer", "huggingface_adamw"),
+    ("LearningRateScheduler", "slanted_triangular"),
+    ("LearningRateScheduler", "linear_with_warmup"),
+]
 
 
 class MissingParametersError(Exception):
@@ -101,6 +140,19 @@ def registered_components() -> List[Component]:
     return sorted(components, key=lambda component: (component.base.__name__, component.name))
 
 
+def stock_components() -> List[Component]:
+    """AllenNLP's components in `STOCK_COMPONENTS`, as registered."""
+    from allennlp.common import Registrable
+
+    import allennlp_multitask  # noqa: F401  (imports what registers them)
+
+    bases = {base.__name__: base for base in Registrable._registry}
+    return [
+        Component(bases[base_name], name, *Registrable._registry[bases[base_name]][name])
+        for base_name, name in STOCK_COMPONENTS
+    ]
+
+
 def parameters_section(docstring: str) -> Optional[str]:
     """The text of a docstring's `# Parameters` section (AllenNLP's docstring style), or None."""
     found = re.search(r"^# Parameters\s*\n(.*?)(?=^# |\Z)", docstring, flags=re.MULTILINE | re.DOTALL)
@@ -113,6 +165,8 @@ def docstring_parameters(component: Component) -> str:
         section = parameters_section(inspect.getdoc(documented) or "")
         if section is not None:
             return section
+    if not component.cls.__module__.startswith("allennlp_multitask"):
+        return "AllenNLP's docstring describes no parameters."
     raise MissingParametersError(
         f"{component.base.__name__} '{component.name}' ({component.qualified_name}) has no '# Parameters' "
         "section in its docstring: add one (the configuration reference is generated from it)."
@@ -233,7 +287,7 @@ def subcommand_section(component: Component) -> str:
     return "\n".join(lines)
 
 
-def component_section(component: Component) -> str:
+def component_section(component: Component, heading: str = "###") -> str:
     from allennlp.commands.subcommand import Subcommand
 
     base = component.base
@@ -242,7 +296,7 @@ def component_section(component: Component) -> str:
     replaced = _replaced().get((base.__name__, component.name))
     built = f", built by `{component.constructor}`" if component.constructor else ""
     lines = [
-        f'### {base.__name__} `"{component.name}"`',
+        f'{heading} {base.__name__} `"{component.name}"`',
         "",
         f"Base class: `{base.__module__}.{base.__qualname__}`. Class: `{component.qualified_name}`{built}.",
     ]
@@ -263,12 +317,26 @@ def component_section(component: Component) -> str:
 
 def configuration_reference() -> str:
     """The configuration reference: one section per registered component, grouped by base class."""
-    components = registered_components()
+    sections = _by_base(registered_components())
+    sections += [
+        "## AllenNLP's components in multitask configurations\n",
+        "AllenNLP's own components that multitask configurations use most, documented from AllenNLP 2.10.1's "
+        "code as ours are; every other AllenNLP component is as AllenNLP's documentation describes it.\n",
+    ]
+    sections += _by_base(stock_components(), level="###")
+    return "\n".join(sections)
+
+
+def _by_base(components: List[Component], level: str = "##") -> List[str]:
     sections: List[str] = []
     for base_name in sorted({component.base.__name__ for component in components}):
-        sections.append(f"## {base_name}\n")
-        sections += [component_section(component) for component in components if component.base.__name__ == base_name]
-    return "\n".join(sections)
+        sections.append(f"{level} {base_name}\n")
+        sections += [
+            component_section(component, level + "#")
+            for component in components
+            if component.base.__name__ == base_name
+        ]
+    return sections
 
 
 def import_changes() -> str:
@@ -331,6 +399,27 @@ GENERATORS: Dict[str, Callable[[], str]] = {
 }
 
 
+def filled(markdown: str) -> str:
+    """`markdown` with each generated part made anew by its generator."""
+    return GENERATED.sub(
+        lambda found: found.group(1) + GENERATORS[found.group(2)]().rstrip("\n") + "\n" + found.group(3), markdown
+    )
+
+
+def pages_with_generated_parts() -> List[str]:
+    """The paths of the pages under docs/ that hold a generated part."""
+    pages = [os.path.join(root, name) for root, _, names in os.walk(DOCS) for name in names if name.endswith(".md")]
+    return sorted(page for page in pages if GENERATED.search(open(page).read()))
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    """MkDocs hook: replaces each `<!-- generated: NAME -->` line by what `GENERATORS[NAME]` makes."""
-    return MARKER.sub(lambda found: GENERATORS[found.group(1)](), markdown)
+    """MkDocs hook: each generated part of the page, made anew."""
+    return filled(markdown)
+
+
+if __name__ == "__main__":
+    for page in pages_with_generated_parts():
+        with open(page) as opened:
+            markdown = filled(opened.read())
+        with open(page, "w") as opened:
+            opened.write(markdown)

@@ -70,6 +70,7 @@ local encoded_dim = 2 * hidden_dim;
   "trainer": {
     "optimizer": {"type": "adam", "lr": 0.03, "fused": true},
     "num_epochs": 6,
+    "patience": 6,  // early stopping, after 6 epochs without a better validation_metric: none here
     // The archived epoch is the best by the sum of both taggers' scores: NER alone ties at 1.0 early.
     "validation_metric": ["+ner_f1-measure-overall", "+pos_accuracy"],
   },

@@ -69,6 +69,7 @@ local reader(text_key, label_key) = {
   "trainer": {
     "optimizer": {"type": "adam", "lr": 0.01, "fused": true},
     "num_epochs": 5,
+    "patience": 5,  // early stopping, after 5 epochs without a better validation_metric: none here
     "validation_metric": "+topic_accuracy",
   },
 }

@@ -6,6 +6,9 @@ set -euo pipefail
 # One intra-op thread unless you say otherwise: this small model runs its epochs 25-150x faster on a
 # shared 2-core machine with one thread than with PyTorch's default of one per core (README, CPU machines).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# AllenNLP's warnings and progress bars only; ALLENNLP_LOG_LEVEL=INFO shows its whole log (every
+# configuration value, then each epoch's metrics); AllenNLP writes the same to $run_dir/out.log.
+export ALLENNLP_LOG_LEVEL="${ALLENNLP_LOG_LEVEL:-WARNING}"
 run_dir="${1:-runs/sentiment_and_topic}"
 allennlp train examples/sentiment_and_topic.jsonnet -s "$run_dir" -f --include-package allennlp_multitask
 allennlp predict "$run_dir/model.tar.gz" examples/data/predict_inputs.jsonl \

@@ -73,6 +73,7 @@ local loader(shuffle) = {
     "learning_rate_scheduler": {"type": "slanted_triangular", "cut_frac": 0.1},
     "grad_norm": 1.0,
     "num_epochs": 3,
+    "patience": 3,  // early stopping, after 3 epochs without a better validation_metric: none here
     "validation_metric": "+topic_accuracy",
   },
 }

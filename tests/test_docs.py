@@ -6,6 +6,7 @@ marked `<!-- runnable -->` run (shell commands) or parsed and built (configurati
 
 import ast
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -150,3 +151,62 @@ def test_runnable_commands_succeed(page, block):
         text=True,
     )
     assert finished.returncode == 0, (page, commands, finished.stderr[-3000:])
+
+
+def test_generated_pages_are_committed_as_the_code_now_makes_them():
+    # They are read where the repository is browsed, not only on the built site.
+    hooks = load_hooks()
+    pages = hooks.pages_with_generated_parts()
+    assert {Path(page).name for page in pages} == {"configuration.md", "changes-on-import.md"}
+    stale = [page for page in pages if hooks.filled(Path(page).read_text()) != Path(page).read_text()]
+    assert stale == [], "out of date: run `uv run --locked python docs/hooks.py` and commit the pages"
+
+
+def markdown_lines(page: Path) -> List[str]:
+    """The page's lines, those of fenced code blocks as `code` (a `# comment` there is no heading)."""
+    lines, fenced = [], False
+    for line in page.read_text().splitlines():
+        fenced ^= line.startswith("```")
+        lines.append("code" if fenced or line.startswith("```") else line)
+    return lines
+
+
+def test_no_section_is_empty():
+    # A heading followed at once by another of the same or a higher level heads nothing.
+    empty = []
+    for page in sorted(DOCS.rglob("*.md")):
+        lines = markdown_lines(page)
+        headings = [
+            (index, len(found.group(1)), found.group(2))
+            for index, line in enumerate(lines)
+            if (found := re.match(r"^(#+) (.*)", line))
+        ]
+        for (index, level, title), (next_index, next_level, _) in itertools.pairwise(headings):
+            if next_level <= level and not any(line.strip() for line in lines[index + 1 : next_index]):
+                empty.append(f"{page.relative_to(DOCS)}: {title}")
+    assert empty == []
+
+
+def test_the_locked_hugging_face_versions_the_docs_state_are_the_locks():
+    lock = (REPO_ROOT / "uv.lock").read_text()
+    locked = dict(re.findall(r'^name = "([^"]+)"\nversion = "([^"]+)"', lock, flags=re.MULTILINE))
+    stated = re.search(r"Locked and tested: (.*?) \(`uv.lock`", (DOCS / "guides" / "transformers.md").read_text(), re.S)
+    assert stated is not None
+    versions = dict(part.rsplit(" ", 1) for part in stated.group(1).replace("\n", " ").split(", "))
+    assert versions == {name: locked[name] for name in versions}
+    assert {"transformers", "huggingface-hub", "tokenizers"} <= set(versions)
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_the_python_api_example_runs_on_a_trained_archive_from_another_directory(example_archive, tmp_path):
+    page = (DOCS / "guides" / "predict-and-serve.md").read_text()
+    code = re.search(r"<!-- runs on the quick start's archive -->\n```python\n(.*?)```", page, flags=re.DOTALL)
+    assert code is not None
+    (tmp_path / "runs" / "sentiment_and_topic").mkdir(parents=True)
+    (tmp_path / "runs" / "sentiment_and_topic" / "model.tar.gz").symlink_to(example_archive)
+    finished = subprocess.run([sys.executable, "-c", code.group(1)], cwd=tmp_path, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    labels, heads_and_vocabulary, epochs = finished.stdout.splitlines()
+    assert labels.split()[0] in {"positive", "negative"} and len(labels.split()) == 2
+    assert heads_and_vocabulary.startswith("['sentiment', 'topic'] {") and int(epochs) > 0

@@ -1,5 +1,9 @@
 """Importing the package registers every component under the names configs use, AllenNLP's replaced."""
 
+import subprocess
+import sys
+
+import pytest
 from allennlp.data import DataLoader, DatasetReader
 from allennlp.data.data_loaders.multitask_epoch_sampler import MultiTaskEpochSampler
 from allennlp.models import Model
@@ -36,6 +40,7 @@ from allennlp_multitask.training.metrics import (
     SpanBasedF1Measure,
     SpearmanCorrelation,
 )
+from tests.conftest import REPO_ROOT
 
 
 def test_components_are_registered_under_their_config_names():
@@ -75,3 +80,12 @@ def test_commands_log_which_class_replaces_allennlps(quick_start_run):
         ("Checkpointer", "default", "training.checkpointer.Checkpointer"),
     ]:
         assert f"{kind} '{name}' is allennlp_multitask.{path}, replacing allennlp.{path}" in logs
+
+
+@pytest.mark.subprocess
+def test_importing_logs_nothing_at_allennlps_default_level():
+    # `allennlp` logs at INFO: what we replace is listed in the docs and logged at DEBUG only.
+    code = "import logging; logging.basicConfig(level=logging.INFO); import allennlp_multitask"
+    finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert [line for line in finished.stderr.splitlines() if "allennlp_multitask" in line] == []

@@ -342,6 +342,18 @@ PATCHES: Tuple[Patch, ...] = (
         "otherwise, and names the file it refuses.",
         parameters=("f", "map_location", "pickle_module", "weights_only"),
     ),
+    Patch(
+        "allennlp.training.gradient_descent_trainer.amp",
+        "allennlp_multitask.common.cuda_amp",
+        "AllenNLP's trainer autocasts every forward pass through `torch.cuda.amp`, deprecated since PyTorch 2.4, so "
+        "every run printed two FutureWarnings, `use_amp` on or off; ours is the same autocast and gradient scaler "
+        "through `torch.amp`.",
+        used_by=(
+            "allennlp.training.gradient_descent_trainer.GradientDescentTrainer.__init__",
+            "allennlp.training.gradient_descent_trainer.GradientDescentTrainer._train_epoch",
+            "allennlp.training.gradient_descent_trainer.GradientDescentTrainer._validation_loss",
+        ),
+    ),
     *ATOMIC_OUTPUT_PATCHES,
 )
 

@@ -32,7 +32,7 @@ def replace_registration(
         replaced = Registrable._registry[base].pop(name, None)
         base.register(name, constructor=constructor)(cls)
         if replaced is not None:
-            logger.info(
+            logger.debug(
                 "%s '%s' is %s, replacing %s",
                 base.__name__,
                 name,

@@ -28,7 +28,7 @@ def resolve(path: str) -> Any:
 
 
 def qualified(value: Any) -> str:
-    return f"{value.__module__}.{value.__qualname__}"
+    return value.__name__ if inspect.ismodule(value) else f"{value.__module__}.{value.__qualname__}"
 
 
 def registry() -> Dict[str, List[Any]]:
@@ -48,7 +48,7 @@ def patch_targets(patches: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
         attribute = patch["target"].rsplit(".", 1)[1]
         shapes[patch["target"]] = {
             "value": qualified(value),
-            "parameters": list(inspect.signature(value).parameters),
+            "parameters": list(inspect.signature(value).parameters) if callable(value) else [],
             "looked_up_by": [user for user in patch["used_by"] if attribute in resolve(user).__code__.co_names],
         }
     return shapes

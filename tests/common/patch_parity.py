@@ -423,6 +423,27 @@ def load_code_when_not_asked(load: Any, work: Path) -> Any:
     return load(work / "state.th")
 
 
+# The trainer's mixed precision (`amp`, a module)
+
+_TRAINER_AMP = "allennlp.training.gradient_descent_trainer.amp"
+
+
+@scenario(_TRAINER_AMP)
+def autocast_off_as_the_trainer_enters_it(amp: Any, work: Path) -> Any:
+    import torch
+
+    with amp.autocast(False):
+        product = torch.ones(2, 3) @ torch.ones(3, 2)
+    return [product, str(product.dtype)]
+
+
+@scenario(_TRAINER_AMP)
+def gradient_scaler_as_the_trainer_makes_it(amp: Any, work: Path) -> Any:
+
+    scaler = amp.GradScaler()
+    return [scaler.is_enabled(), scaler.get_scale(), scaler.state_dict()]
+
+
 # Recording
 
 

@@ -18,6 +18,7 @@ from allennlp.nn import util as nn_util
 from allennlp_multitask.common.random_state import data_random_state, set_random_state
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
+from allennlp_multitask.data.data_loaders.mixed_fields import mixed_fields_error
 from allennlp_multitask.data.worker_schedule import CheckedTasks, same_schedule_on_every_worker
 
 
@@ -94,6 +95,9 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
       AllenNLP does, with the collector untouched.
     - It makes each batch's tensors with our `Batch` (`allennlp_multitask.data.batch`), which gives what
       AllenNLP's `Batch` gives, with less Python work per instance.
+    - A batch whose instances do not all have the same fields fails naming the task, the field, and
+      where in the task's file an instance has it and one lacks it (or the tasks a mixed batch holds);
+      AllenNLP's said only "You cannot construct a Batch with non-homogeneous Instances".
     - Under distributed training, with every task in memory (no `max_instances_in_memory`), it checks
       once per epoch, in one collective, whether every worker's batches hold the same tasks, batch by
       batch, and if so says so in each batch (its `task` list is a `CheckedTasks`): the model then runs
@@ -225,7 +229,12 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
 
     def _tensors(self, instances: List[Any], checked: bool = False) -> TensorDict:
         device = -1 if self.cuda_device is None else self.cuda_device
-        tensors = nn_util.move_to_device(Batch(instances).as_tensor_dict(), device)
+        try:
+            batch = Batch(instances)
+        except ConfigurationError as error:
+            mixed_fields = mixed_fields_error(instances, self.readers, self.data_paths)
+            raise (error if mixed_fields is None else mixed_fields) from None
+        tensors = nn_util.move_to_device(batch.as_tensor_dict(), device)
         if checked:
             tensors["task"] = CheckedTasks(tensors["task"])
         return tensors

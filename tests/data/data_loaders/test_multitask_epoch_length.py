@@ -5,11 +5,11 @@ and the learning rate schedulers that lay out an epoch see that number (AllenNLP
 
 import json
 import random
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Set, Type
 
 import pytest
 from allennlp.commands.train import train_model_from_file
-from allennlp.common import Params
+from allennlp.common import Params, Registrable
 from allennlp.data import DataLoader, DatasetReader, Instance
 from allennlp.data.data_loaders.multitask_epoch_sampler import MultiTaskEpochSampler
 from allennlp.data.data_loaders.multitask_scheduler import MultiTaskScheduler
@@ -65,9 +65,16 @@ SAMPLERS = {
 }
 
 
+def registered(base: Type[Registrable]) -> Set[str]:
+    """The names registered under `base` by AllenNLP and by our package (not by tests)."""
+    return {
+        name for name in base.list_available() if base.resolve_class_name(name)[0].__module__.startswith("allennlp")
+    }
+
+
 def test_every_registered_scheduler_and_sampler_is_covered():
-    assert set(MultiTaskScheduler.list_available()) == set(SCHEDULERS)
-    assert set(MultiTaskEpochSampler.list_available()) == set(SAMPLERS)
+    assert registered(MultiTaskScheduler) <= set(SCHEDULERS)
+    assert registered(MultiTaskEpochSampler) <= set(SAMPLERS)
 
 
 def multitask_loader(sizes: Dict[str, int], **config: Any) -> MultiTaskDataLoader:

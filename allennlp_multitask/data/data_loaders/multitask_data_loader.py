@@ -231,9 +231,11 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
         device = -1 if self.cuda_device is None else self.cuda_device
         try:
             batch = Batch(instances)
-        except ConfigurationError as error:
+        except ConfigurationError:
             mixed_fields = mixed_fields_error(instances, self.readers, self.data_paths)
-            raise (error if mixed_fields is None else mixed_fields) from None
+            if mixed_fields is None:
+                raise
+            raise mixed_fields from None
         tensors = nn_util.move_to_device(batch.as_tensor_dict(), device)
         if checked:
             tensors["task"] = CheckedTasks(tensors["task"])

@@ -305,10 +305,8 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
         random_state : `Dict[str, Any]`
             The generators when the earlier run stopped (`allennlp_multitask.common.random_state`).
         """
-        # Checkpoints of earlier versions have no task counts: those epochs' counts are drawn again.
-        task_counts = state.get("epoch_task_counts", [])
         self._resume = _Resume(
-            state["epoch_random_states"], task_counts, epochs_completed, batches_completed, random_state
+            state["epoch_random_states"], state["epoch_task_counts"], epochs_completed, batches_completed, random_state
         )
         self._next_task_counts = None  # Drawn for the epoch this loader would have begun with.
 

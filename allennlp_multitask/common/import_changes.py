@@ -110,7 +110,9 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp_multitask.data.data_loaders.multitask_data_loader.MultiTaskDataLoader",
         "allennlp.data.data_loaders.multitask_data_loader.MultiTaskDataLoader",
         "Takes evaluate's --batch-size, checks data paths at construction, reads with the garbage collector "
-        "paused, tensorises a batch at a time and makes no reference cycle.",
+        "paused, tensorises a batch at a time, makes no reference cycle, its length is the number of "
+        "batches an epoch gives, also with instances_per_epoch (AllenNLP issue 5732), and a batch of instances "
+        "with different fields names the task, the field and where they are in the task's file.",
     ),
     Registration(
         "allennlp.data.dataset_readers.dataset_reader.DatasetReader",

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,43 @@ def test_a_training_line_without_its_label_is_named(in_repo_root, tmp_path):
 def test_a_label_key_that_matches_no_key_of_the_data_is_named(in_repo_root, tmp_path, label_key, message):
     with pytest.raises(ValueError, match=message):
         train_example(tmp_path / "run", **{"dataset_reader.readers.sentiment.label_key": label_key})
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_task_whose_lines_lack_a_field_on_some_lines_is_named(in_repo_root, tmp_path):
+    # AllenNLP failed mid-epoch naming neither task nor file: "You cannot construct a Batch with
+    # non-homogeneous Instances. Field 'y2' present in some Instances but not others."
+    lines = [{"sentence": f"sentence {index}", "y1": "a", "y2": "b"} for index in range(6)]
+    del lines[3]["y2"]
+    data = tmp_path / "two_labels.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = {
+        "dataset_reader": {"type": "multitask", "readers": {"both": {"type": "test_two_label_json"}}},
+        "data_loader": {"type": "multitask", "scheduler": {"type": "homogeneous_roundrobin", "batch_size": 8}},
+        "train_data_path": {"both": str(data)},
+        "model": {
+            "type": "multitask",
+            "backbone": {
+                "type": "embedder",
+                "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
+            },
+            "heads": {"both": {"type": "classifier", "seq2vec_encoder": {"type": "boe", "embedding_dim": 4}}},
+            "arg_name_mapping": {"backbone": {"sentence": "text"}, "both": {"y1": "label"}},
+        },
+        "trainer": {"optimizer": "adam", "num_epochs": 1},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    train = [sys.executable, "-m", "allennlp", "train", str(tmp_path / "config.json"), "-s", str(tmp_path / "run")]
+    packages = ["--include-package", "allennlp_multitask", "--include-package", "tests.commands.two_label_reader"]
+    finished = subprocess.run([*train, *packages], capture_output=True, text=True)
+    assert finished.returncode != 0
+    message = (
+        rf"Task 'both' has instances with the field 'y2' and instances without it, .*: in {re.escape(str(data))}, "
+        r"instance 1 has 'y2' and instance 4 lacks it \(counting the instances the reader makes of the file, from "
+        r"1: their line numbers where it makes one instance a line\)\. Give the field on every line"
+    )
+    assert re.search(message, finished.stderr), finished.stderr[-3000:]
 
 
 def test_a_prediction_input_that_is_not_json_is_shown(example_archive, tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """
-AllenNLP 2.10.1 on today's Hugging Face libraries: every compatibility fix, applied as AllenNLP's modules load.
+AllenNLP 2.10.1 on today's Hugging Face libraries, and its command line with `--include-package`: every
+compatibility fix, applied as AllenNLP's modules load.
 
 AllenNLP was written against transformers 4.20 and huggingface-hub 0.x. Some of the names it uses were
 removed since, and two of them are looked up while AllenNLP's modules are being imported, so that
@@ -11,6 +12,10 @@ until one of the modules named in `FIXES` is first imported; it then applies tha
 before the module runs (`before`) or just after (`after`), and forgets it. A process that never imports AllenNLP never
 triggers it. Importing `allennlp_multitask` installs the finder too, and applies at once the fixes of
 modules already imported, for environments where the `.pth` file was not run (`python -S`).
+
+One fix is not about Hugging Face: `allennlp.commands` builds its parser of subcommands before it imports
+the packages named by `--include-package`, so a plugin's subcommands (ours, `merge-adapters` and
+`export-adapters`) existed only for a `.allennlp_plugins` file; that cannot wait for our package either.
 
 Each fix is idempotent and does nothing on the releases that still have what AllenNLP expects; the test
 for each (tests/test_allennlp_multitask_compat.py) fails when it is removed.
@@ -197,6 +202,37 @@ def _give_indexer_tokenizers_special_tokens(indexer_module: object) -> None:
     indexer_class.__init__ = __init__
 
 
+def included_packages(arguments: list[str]) -> list[str]:
+    """The packages that `arguments` name with `--include-package X` or `--include-package=X`, in order."""
+    packages = []
+    for argument, following in zip(arguments, [*arguments[1:], None]):
+        if argument == "--include-package" and following is not None:
+            packages.append(following)
+        elif argument.startswith("--include-package="):
+            packages.append(argument.partition("=")[2])
+    return packages
+
+
+def _import_included_packages_with_plugins(commands_module: object) -> None:
+    import_plugins = commands_module.import_plugins
+    if getattr(import_plugins, "imports_included_packages", False):
+        return
+
+    def import_plugins_and_included_packages() -> None:
+        """
+        AllenNLP's `import_plugins`, then the packages the command line names with `--include-package`, as
+        `allennlp.commands.main` imports them (`import_module_and_submodules`), so their subcommands register.
+        """
+        from allennlp.common.util import import_module_and_submodules
+
+        import_plugins()
+        for package in included_packages(sys.argv[1:]):
+            import_module_and_submodules(package)
+
+    import_plugins_and_included_packages.imports_included_packages = True  # type: ignore[attr-defined]
+    commands_module.import_plugins = import_plugins_and_included_packages
+
+
 FIXES: dict[str, Fix] = {
     "allennlp.common.push_to_hf": Fix(
         "huggingface-hub 1.0 removed `HfFolder` and `Repository`, which this module imports: `import allennlp` "
@@ -232,6 +268,14 @@ FIXES: dict[str, Fix] = {
         "`PretrainedTransformerIndexer` puts special tokens around each `max_length` segment. An indexer's "
         "tokenizer gets one that adds the special tokens AllenNLP found around a single sequence.",
         after=_give_indexer_tokenizers_special_tokens,
+    ),
+    "allennlp.commands": Fix(
+        "`allennlp` builds its subcommand parser before it imports the packages named by `--include-package`, "
+        "so their subcommands (ours: `merge-adapters`, `export-adapters`) were 'invalid choice' unless a "
+        "`.allennlp_plugins` file named the package. `parse_args` imports plugins to find subcommands it does "
+        "not know (and for `--help`); it now imports the `--include-package` packages of the command line "
+        "there too, as `main` would just after, so any plugin's subcommands work and `--help` lists them.",
+        after=_import_included_packages_with_plugins,
     ),
 }
 

@@ -65,6 +65,55 @@ def test_a_fix_applied_after_its_module_loads_waits_for_the_load_not_for_a_look_
     assert printed.split() == ["True"]
 
 
+def allennlp(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The environment's `allennlp` program, run in `cwd` (which has no `.allennlp_plugins` file)."""
+    assert not (cwd / ".allennlp_plugins").exists()
+    program = str(Path(sys.executable).parent / "allennlp")
+    return subprocess.run([program, *arguments], cwd=cwd, capture_output=True, text=True, env=OFFLINE)
+
+
+GREETINGS_PLUGIN = """
+from allennlp.commands.subcommand import Subcommand
+
+
+@Subcommand.register("greet")
+class Greet(Subcommand):
+    def add_subparser(self, parser):
+        subparser = parser.add_parser(self.name, description="Prints a greeting.")
+        subparser.set_defaults(func=lambda arguments: print("hello from a plugin"))
+        return subparser
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_allennlp_help_lists_the_subcommands_of_the_included_package(tmp_path: Path):
+    finished = allennlp("--help", "--include-package", "allennlp_multitask", cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "merge-adapters" in finished.stdout and "export-adapters" in finished.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_any_included_packages_subcommand_runs_whichever_way_the_option_is_written(tmp_path: Path):
+    (tmp_path / "greetings").mkdir()
+    (tmp_path / "greetings" / "__init__.py").write_text(GREETINGS_PLUGIN)
+    included = ["--include-package", "allennlp_multitask", "--include-package=greetings"]
+    finished = allennlp("greet", *included, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.split("\n")[-2] == "hello from a plugin"
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_package_that_fails_to_import_fails_an_added_subcommand_as_it_fails_allennlps_own(tmp_path: Path):
+    included = ["--include-package", "allennlp_multitask", "--include-package", "no_such_package"]
+    added = allennlp("merge-adapters", "model.tar.gz", "merged.tar.gz", *included, cwd=tmp_path)
+    allennlps_own = allennlp("evaluate", "model.tar.gz", "data.jsonl", *included, cwd=tmp_path)
+    assert allennlps_own.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'no_such_package'"
+    assert (added.returncode, added.stderr.splitlines()[-1]) == (1, allennlps_own.stderr.splitlines()[-1])
+
+
 def test_every_fix_says_why_and_names_a_module_of_allennlp():
     for module, fix in allennlp_multitask_compat.FIXES.items():
         assert module.startswith("allennlp."), module

@@ -8,11 +8,8 @@ import ast
 import importlib.util
 import itertools
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List, Tuple
 
@@ -26,6 +23,7 @@ from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.optimizers import Optimizer
 
 from tests.conftest import REPO_ROOT
+from tests.documented_commands import in_test_environment, program_environment
 
 DOCS = REPO_ROOT / "docs"
 RUNNABLE = re.compile(r"<!-- runnable -->\n```(\w+)\n(.*?)```", flags=re.DOTALL)
@@ -140,13 +138,11 @@ def test_runnable_config_snippets_parse_and_build(page, block, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize(("page", "block"), runnable_blocks("bash"))
 def test_runnable_commands_succeed(page, block):
-    # In the test's own environment: `uv run --locked [--extra X]` dropped, its bin directory first on PATH.
-    commands = re.sub(r"uv run --locked( --extra \S+)* ", "", block.replace("\\\n", " "))
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    commands = in_test_environment(block)
     finished = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", commands],
         cwd=REPO_ROOT,
-        env={**os.environ, "PATH": path},
+        env=program_environment(),
         capture_output=True,
         text=True,
     )

@@ -7,18 +7,15 @@ import re
 from typing import List
 
 from tests.conftest import REPO_ROOT
+from tests.documented_commands import bash_blocks
 
 OUTPUT_OPTIONS = ("--output-file", "--predictions-output-file")
 WRITING_OPTIONS = re.compile(r"(-s|--serialization-dir|--output-file|--predictions-output-file) (\S+)")
 
 
-PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
-
-
 def readme_commands() -> List[str]:
     """The commands of the README's and the documentation's bash blocks, continuation lines joined."""
-    blocks = [block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)]
-    return [line for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    return [command for block in bash_blocks() for command in block.commands]
 
 
 def test_commands_write_under_runs_and_each_to_its_own_files():

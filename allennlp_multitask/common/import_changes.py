@@ -10,7 +10,8 @@ and also changes what AllenNLP already had:
 - `EXIT_HOOKS`: functions registered with `atexit`;
 - `ADDED_SUBCOMMANDS`: commands added to the `allennlp` command line (new names, not replacements: other new
   names are configuration components, which the configuration reference lists);
-- `COMPAT_FIXES`: AllenNLP's compatibility fixes for today's Hugging Face releases. Those are applied as
+- `COMPAT_FIXES`: AllenNLP's compatibility fixes for today's Hugging Face releases, and the fix that has
+  `allennlp` find the subcommands of packages named by `--include-package`. Those are applied as
   AllenNLP's modules load, by the start-up `allennlp_multitask_compat.pth` file, whether or not this package is
   imported; they live in `allennlp_multitask_compat.FIXES`, with their reasons.
 

@@ -71,6 +71,10 @@ class Bench:
         for name, text in lines.items():
             self.files[name] = self.directory / name
             self.files[name].write_text(text)
+        self.files["linear_weights.th"] = self.directory / "linear_weights.th"
+        torch.save(torch.nn.Linear(4, 4).state_dict(), self.files["linear_weights.th"])
+        self.files["vocabulary"] = self.directory / "vocabulary"
+        self.vocabulary().save_to_files(str(self.files["vocabulary"]))
         self.files["shards"] = self.directory / "shards"
         self.files["shards"].mkdir()
         for shard in range(2):

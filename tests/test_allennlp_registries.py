@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from allennlp.common import Registrable
 
-from tests.allennlp_registries import REGISTRIES, Bench, Case, Excluded
+from tests.allennlp_nn_registries import NN_REGISTRIES
+from tests.allennlp_registries import REGISTRIES as TRAINING_REGISTRIES
+from tests.allennlp_registries import Bench, Case, Excluded
+
+REGISTRIES = (*TRAINING_REGISTRIES, *NN_REGISTRIES)
 
 CASES = [
     pytest.param(registry, name, id=f"{registry.base.__name__}-{name}")

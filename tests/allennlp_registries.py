@@ -291,27 +291,23 @@ MOMENTUM_SCHEDULERS = Registry(
 # Trainer callbacks: a trainer with the callback trains a classifier for one epoch and validates it.
 
 
-def run_callback(bench: Bench, name: str, case: Case) -> None:
+def train_classifier(bench: Bench, directory: str, trainer: Dict[str, Any]) -> Dict[str, Any]:
+    """Trains a classifier on the bench's instances for an epoch, as the `trainer` config says; its metrics."""
     vocab = bench.vocabulary()
-    model = classifier_model(vocab)
     loader = SimpleDataLoader(bench.instances(), batch_size=2, vocab=vocab)
-    serialization_dir = bench.directory / f"callback_{name}"
-    trainer = Trainer.from_params(
-        Params(
-            {
-                "num_epochs": 1,
-                "optimizer": {"type": "sgd", "lr": 0.1},
-                "callbacks": [bench.resolve(_config(name, case))],
-                "enable_default_callbacks": False,
-                **(case.inputs or {}),
-            }
-        ),
-        model=model,
-        serialization_dir=str(serialization_dir),
+    built = Trainer.from_params(
+        Params({"num_epochs": 1, "optimizer": {"type": "sgd", "lr": 0.1}, **bench.resolve(trainer)}),
+        model=classifier_model(vocab),
+        serialization_dir=str(bench.directory / directory),
         data_loader=loader,
         validation_data_loader=loader,
     )
-    assert "training_loss" in trainer.train(), name
+    return built.train()
+
+
+def run_callback(bench: Bench, name: str, case: Case) -> None:
+    trainer = {"callbacks": [_config(name, case)], "enable_default_callbacks": False}
+    assert "training_loss" in train_classifier(bench, f"callback_{name}", trainer), name
 
 
 CALLBACKS = Registry(

@@ -3,6 +3,7 @@ The sweep's tables (see `tests/allennlp_registries.py`) for what trains and eval
 checkpointers, evaluators and their serializers, and the registries the sweep leaves to other tests.
 """
 
+import copy
 import json
 from typing import Any, Dict, List
 
@@ -18,19 +19,19 @@ from allennlp.training import Trainer
 from allennlp.training.checkpointer import Checkpointer
 
 from tests.allennlp_registries import (
+    BOE,
+    CLASSIFIER,
     MULTITASK_READER,
     TEXT_READER,
+    WORD_EMBEDDER,
     Bench,
     Case,
     Excluded,
     Registry,
-    _config,
     classifier_model,
     train_classifier,
+    typed,
 )
-
-WORD_EMBEDDER = {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}}
-BOE = {"type": "boe", "embedding_dim": 4}
 
 
 def read(bench: Bench, reader: Dict[str, Any], file: str) -> List[Instance]:
@@ -46,7 +47,7 @@ def archived_classifier(bench: Bench) -> str:
     vocab = Vocabulary.from_instances(read(bench, TEXT_READER, "text.jsonl"))
     model = classifier_model(vocab)
     directory.mkdir()
-    Params({"model": CLASSIFIER, "dataset_reader": TEXT_READER}).to_file(str(directory / "config.json"))
+    Params(copy.deepcopy({"model": CLASSIFIER, "dataset_reader": TEXT_READER})).to_file(str(directory / "config.json"))
     vocab.save_to_files(str(directory / "vocabulary"))
     torch.save(model.state_dict(), directory / "best.th")
     archive_model(str(directory))
@@ -57,7 +58,7 @@ def run_model(bench: Bench, name: str, case: Case) -> None:
     reader, file = case.inputs
     instances = read(bench, reader, file)
     vocab = Vocabulary.from_instances(instances)
-    config = {**_config(name, case)}
+    config = {**typed(name, case)}
     if name == "from_archive":
         config["archive_file"] = archived_classifier(bench)
     model = Model.from_params(bench.params(config), vocab=vocab)
@@ -67,8 +68,6 @@ def run_model(bench: Bench, name: str, case: Case) -> None:
     outputs["loss"].backward()
     assert model.get_metrics(reset=True) is not None and model.make_output_human_readable(outputs), name
 
-
-CLASSIFIER = {"type": "basic_classifier", "text_field_embedder": WORD_EMBEDDER, "seq2vec_encoder": BOE}
 
 MODELS = Registry(
     Model,
@@ -93,7 +92,7 @@ MODELS = Registry(
 
 
 def run_trainer(bench: Bench, name: str, case: Case) -> None:
-    metrics = train_classifier(bench, f"trainer_{name}", _config(name, case))
+    metrics = train_classifier(bench, f"trainer_{name}", typed(name, case))
     assert metrics is not None, name
 
 
@@ -112,7 +111,7 @@ TRAINERS = Registry(
 
 def run_checkpointer(bench: Bench, name: str, case: Case) -> None:
     directory = f"checkpointer_{name}"
-    train_classifier(bench, directory, {"checkpointer": _config(name, case)})
+    train_classifier(bench, directory, {"checkpointer": typed(name, case)})
     assert list((bench.directory / directory).glob("model_state_e1*.th")), name
 
 
@@ -121,7 +120,7 @@ CHECKPOINTERS = Registry(Checkpointer, run_checkpointer, {"default": Case({})})
 
 def run_evaluator(bench: Bench, name: str, case: Case) -> None:
     vocab = bench.vocabulary()
-    evaluator = Evaluator.from_params(bench.params(_config(name, case)))
+    evaluator = Evaluator.from_params(bench.params(typed(name, case)))
     predictions = bench.directory / f"predictions_{name}.jsonl"
     metrics = evaluator(
         classifier_model(vocab),
@@ -135,7 +134,7 @@ EVALUATORS = Registry(Evaluator, run_evaluator, {"simple": Case({})})
 
 SERIALIZERS = Registry(
     Serializer,
-    lambda bench, name, case: run_evaluator(bench, "simple", Case({"batch_serializer": _config(name, case)})),
+    lambda bench, name, case: run_evaluator(bench, "simple", Case({"batch_serializer": typed(name, case)})),
     {"simple": Case({})},
 )
 

@@ -28,14 +28,14 @@ from tests.allennlp_registries import (
     Bench,
     Case,
     Registry,
-    _config,
-    _scores,
+    smooth_scores,
+    typed,
 )
 
 
 def run_activation(bench: Bench, name: str, case: Case) -> None:
-    activation = Activation.from_params(bench.params(_config(name, case)))
-    assert activation(_scores(2, 3)).shape == (2, 3), name
+    activation = Activation.from_params(bench.params(typed(name, case)))
+    assert activation(smooth_scores(2, 3)).shape == (2, 3), name
 
 
 ACTIVATIONS = Registry(
@@ -71,14 +71,14 @@ ACTIVATIONS = Registry(
 
 
 def run_attention(bench: Bench, name: str, case: Case) -> None:
-    attention = Attention.from_params(bench.params(_config(name, case)))
-    weights = attention(_scores(2, 4), _scores(2, 3, 4), MASK)
+    attention = Attention.from_params(bench.params(typed(name, case)))
+    weights = attention(smooth_scores(2, 4), smooth_scores(2, 3, 4), MASK)
     assert weights.shape == (2, 3), name
 
 
 def run_matrix_attention(bench: Bench, name: str, case: Case) -> None:
-    attention = MatrixAttention.from_params(bench.params(_config(name, case)))
-    assert attention(_scores(2, 3, 4), _scores(2, 5, 4)).shape == (2, 3, 5), name
+    attention = MatrixAttention.from_params(bench.params(typed(name, case)))
+    assert attention(smooth_scores(2, 3, 4), smooth_scores(2, 5, 4)).shape == (2, 3, 5), name
 
 
 ATTENTIONS = Registry(
@@ -112,7 +112,7 @@ def run_initializer(bench: Bench, name: str, case: Case) -> None:
     make_module, regex = case.inputs or (lambda: torch.nn.Linear(4, 4), "weight")
     module = make_module()
     before = {key: value.detach().clone() for key, value in module.named_parameters()}
-    applicator = InitializerApplicator.from_params(Params({"regexes": [[regex, bench.resolve(_config(name, case))]]}))
+    applicator = InitializerApplicator.from_params(Params({"regexes": [[regex, bench.resolve(typed(name, case))]]}))
     applicator(module)
     changed = [key for key, value in module.named_parameters() if not torch.equal(before[key], value)]
     assert changed and all(torch.isfinite(value).all() for value in module.parameters()), name
@@ -144,7 +144,7 @@ INITIALIZERS = Registry(
 
 def run_regularizer(bench: Bench, name: str, case: Case) -> None:
     # As a model's `regularizer` key applies it.
-    applicator = RegularizerApplicator.from_params(Params({"regexes": [["weight", _config(name, case)]]}))
+    applicator = RegularizerApplicator.from_params(Params({"regexes": [["weight", typed(name, case)]]}))
     penalty = applicator(torch.nn.Linear(4, 4))
     penalty.backward()
     assert penalty > 0, name
@@ -155,7 +155,7 @@ REGULARIZERS = Registry(Regularizer, run_regularizer, {"l1": Case({}), "l2": Cas
 
 def run_moving_average(bench: Bench, name: str, case: Case) -> None:
     layer = torch.nn.Linear(4, 4)
-    average = MovingAverage.from_params(bench.params(_config(name, case)), parameters=list(layer.named_parameters()))
+    average = MovingAverage.from_params(bench.params(typed(name, case)), parameters=list(layer.named_parameters()))
     with torch.no_grad():
         layer.weight.add_(1.0)
     average.apply(num_updates=1)
@@ -167,9 +167,9 @@ MOVING_AVERAGES = Registry(MovingAverage, run_moving_average, {"exponential": Ca
 
 
 def run_checkpoint_wrapper(bench: Bench, name: str, case: Case) -> None:
-    wrapper = CheckpointWrapper.from_params(bench.params(_config(name, case)))
+    wrapper = CheckpointWrapper.from_params(bench.params(typed(name, case)))
     layer = torch.nn.Linear(4, 4)
-    wrapper.wrap_module(layer)(_scores(2, 4).requires_grad_()).sum().backward()
+    wrapper.wrap_module(layer)(smooth_scores(2, 4).requires_grad_()).sum().backward()
     assert layer.weight.grad is not None, name
 
 
@@ -199,7 +199,7 @@ def run_beam_search_with(key: str) -> Any:
     """A registry's `run`: beam search with the built component as its `key` (a list of one for constraints)."""
 
     def run(bench: Bench, name: str, case: Case) -> None:
-        component = _config(name, case)
+        component = typed(name, case)
         run_beam_search(bench, {key: [component] if key == "constraints" else component})
 
     return run
@@ -231,7 +231,7 @@ CONSTRAINTS = Registry(
 
 def run_multitask_scheduler(bench: Bench, name: str, case: Case) -> None:
     instances = bench.instances()
-    scheduler = MultiTaskScheduler.from_params(bench.params(_config(name, case)))
+    scheduler = MultiTaskScheduler.from_params(bench.params(typed(name, case)))
     batches = list(scheduler.batch_instances({"a": instances, "b": instances * 2}))
     assert sum(len(batch) for batch in batches) == 6, name
     assert scheduler.count_batches({"a": 2, "b": 4}) == len(batches), name
@@ -245,7 +245,7 @@ MULTITASK_SCHEDULERS = Registry(
 
 
 def run_data_collator(bench: Bench, name: str, case: Case) -> None:
-    collator = DataCollator.from_params(bench.params(_config(name, case)))
+    collator = DataCollator.from_params(bench.params(typed(name, case)))
     instances = case.inputs(bench) if case.inputs else bench.instances()
     vocab = Vocabulary.from_instances(instances)
     for instance in instances:
@@ -270,7 +270,7 @@ DATA_COLLATORS = Registry(
 
 
 def run_vocabulary(bench: Bench, name: str, case: Case) -> None:
-    vocab = Vocabulary.from_params(bench.params(_config(name, case)), instances=bench.instances())
+    vocab = Vocabulary.from_params(bench.params(typed(name, case)), instances=bench.instances())
     assert vocab.get_vocab_size("tokens") > 0 or name == "empty", name
 
 
@@ -290,7 +290,7 @@ VOCABULARIES = Registry(
 
 def run_text_field_embedder(bench: Bench, name: str, case: Case) -> None:
     vocab, tensors = bench.indexed_text({"type": "single_id"})
-    embedder = TextFieldEmbedder.from_params(bench.params(_config(name, case)), vocab=vocab)
+    embedder = TextFieldEmbedder.from_params(bench.params(typed(name, case)), vocab=vocab)
     assert embedder({"x": tensors}).shape[:2] == (2, 4), name
 
 

@@ -125,17 +125,13 @@ class Bench:
         ]
 
 
+WORD_EMBEDDER = {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}}
+BOE = {"type": "boe", "embedding_dim": 4}
+CLASSIFIER = {"type": "basic_classifier", "text_field_embedder": WORD_EMBEDDER, "seq2vec_encoder": BOE}
+
+
 def classifier_model(vocab: Vocabulary) -> Model:
-    return Model.from_params(
-        Params(
-            {
-                "type": "basic_classifier",
-                "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
-                "seq2vec_encoder": {"type": "boe", "embedding_dim": 4},
-            }
-        ),
-        vocab=vocab,
-    )
+    return Model.from_params(Params(copy.deepcopy(CLASSIFIER)), vocab=vocab)
 
 
 def tiny_network() -> torch.nn.Module:
@@ -182,7 +178,8 @@ class Registry:
     entries: Mapping[str, Entry]
 
 
-def _config(name: str, case: Case) -> Dict[str, Any]:
+def typed(name: str, case: Case) -> Dict[str, Any]:
+    """The case's config naming the component: what a config file holds."""
     return {"type": name, **case.config}
 
 
@@ -190,9 +187,10 @@ def _config(name: str, case: Case) -> Dict[str, Any]:
 
 
 def run_optimizer(bench: Bench, name: str, case: Case) -> None:
-    network, loss = case.inputs or (tiny_network(), network_loss)
+    make_network, loss = case.inputs or (tiny_network, network_loss)
+    network = make_network()
     optimizer = Optimizer.from_params(
-        bench.params(_config(name, case)), model_parameters=list(network.named_parameters())
+        bench.params(typed(name, case)), model_parameters=list(network.named_parameters())
     )
     before = [parameter.detach().clone() for parameter in network.parameters()]
     loss(network).backward()
@@ -210,8 +208,8 @@ OPTIMIZERS = Registry(
         },
         "huggingface_adamw": Case({"lr": 0.1}),
         "huggingface_adafactor": Case({}),
-        "dense_sparse_adam": Case({}, (sparse_network(), sparse_loss)),
-        "sparse_adam": Case({}, (sparse_network(), sparse_loss)),
+        "dense_sparse_adam": Case({}, (sparse_network, sparse_loss)),
+        "sparse_adam": Case({}, (sparse_network, sparse_loss)),
         "multi": Case(
             {
                 "optimizers": {"default": {"type": "sgd", "lr": 0.1}, "words": {"type": "adam"}},
@@ -246,7 +244,7 @@ def scheduled_optimizer() -> torch.optim.Optimizer:
 def run_learning_rate_scheduler(bench: Bench, name: str, case: Case) -> None:
     optimizer = scheduled_optimizer()
     scheduler = LearningRateScheduler.from_params(
-        bench.params(_config(name, case)),
+        bench.params(typed(name, case)),
         optimizer=optimizer,
         num_epochs=EPOCHS,
         num_steps_per_epoch=STEPS_PER_EPOCH,
@@ -256,7 +254,7 @@ def run_learning_rate_scheduler(bench: Bench, name: str, case: Case) -> None:
 
 def run_momentum_scheduler(bench: Bench, name: str, case: Case) -> None:
     optimizer = scheduled_optimizer()
-    scheduler = MomentumScheduler.from_params(bench.params(_config(name, case)), optimizer=optimizer)
+    scheduler = MomentumScheduler.from_params(bench.params(typed(name, case)), optimizer=optimizer)
     assert all(value > 0.0 for value in run_schedule(scheduler, optimizer, "momentum")), name
 
 
@@ -306,7 +304,7 @@ def train_classifier(bench: Bench, directory: str, trainer: Dict[str, Any]) -> D
 
 
 def run_callback(bench: Bench, name: str, case: Case) -> None:
-    trainer = {"callbacks": [_config(name, case)], "enable_default_callbacks": False}
+    trainer = {"callbacks": [typed(name, case)], "enable_default_callbacks": False}
     assert "training_loss" in train_classifier(bench, f"callback_{name}", trainer), name
 
 
@@ -340,24 +338,26 @@ CALLBACKS = Registry(
 # Metrics: one update with tensors of the shapes the metric takes, then its value.
 
 
-def _labels(*shape: int, classes: int = 3) -> torch.Tensor:
+def cycled_labels(*shape: int, classes: int = 3) -> torch.Tensor:
+    """Class indices 0, 1, ..., classes - 1, 0, ... in `shape`."""
     return torch.arange(int(torch.tensor(shape).prod())).reshape(shape) % classes
 
 
-def _scores(*shape: int) -> torch.Tensor:
+def smooth_scores(*shape: int) -> torch.Tensor:
+    """Distinct values in [-1, 1] in `shape`: logits, regression values, hidden states."""
     return torch.linspace(-1.0, 1.0, int(torch.tensor(shape).prod())).reshape(shape).sin()
 
 
 MASK = torch.tensor([[True, True, True], [True, True, False]])
-REGRESSION = (_scores(4), _scores(4).flip(0))
-CLASSIFICATION = (_scores(4, 3), _labels(4))
-MULTI_LABEL = (_scores(4, 3).sigmoid(), _labels(4, 3, classes=2))
-SEQUENCES = (_labels(2, 4, classes=5), _labels(2, 4, classes=5).flip(1))
-BEAMS = (_labels(2, 2, 3), _labels(2, 3), MASK)
+REGRESSION = (smooth_scores(4), smooth_scores(4).flip(0))
+CLASSIFICATION = (smooth_scores(4, 3), cycled_labels(4))
+MULTI_LABEL = (smooth_scores(4, 3).sigmoid(), cycled_labels(4, 3, classes=2))
+SEQUENCES = (cycled_labels(2, 4, classes=5), cycled_labels(2, 4, classes=5).flip(1))
+BEAMS = (cycled_labels(2, 2, 3), cycled_labels(2, 3), MASK)
 
 
 def run_metric(bench: Bench, name: str, case: Case) -> None:
-    metric = Metric.from_params(bench.params(_config(name, case)), vocabulary=bench.vocabulary())
+    metric = Metric.from_params(bench.params(typed(name, case)), vocabulary=bench.vocabulary())
     metric(*case.inputs)
     assert metric.get_metric(reset=True) is not None, name
 
@@ -366,14 +366,16 @@ METRICS = Registry(
     Metric,
     run_metric,
     {
-        "attachment_scores": Case({}, (_labels(2, 3), _labels(2, 3), _labels(2, 3), _labels(2, 3).flip(1), MASK)),
-        "auc": Case({}, (_scores(4), torch.tensor([0, 1, 1, 0]))),
+        "attachment_scores": Case(
+            {}, (cycled_labels(2, 3), cycled_labels(2, 3), cycled_labels(2, 3), cycled_labels(2, 3).flip(1), MASK)
+        ),
+        "auc": Case({}, (smooth_scores(4), torch.tensor([0, 1, 1, 0]))),
         "average": Case({}, (0.5,)),
         "bleu": Case({}, SEQUENCES),
-        "boolean_accuracy": Case({}, (_labels(2, 3), _labels(2, 3).flip(1))),
+        "boolean_accuracy": Case({}, (cycled_labels(2, 3), cycled_labels(2, 3).flip(1))),
         "categorical_accuracy": Case({}, CLASSIFICATION),
         "covariance": Case({}, REGRESSION),
-        "entropy": Case({}, (_scores(2, 3, 4), MASK)),
+        "entropy": Case({}, (smooth_scores(2, 3, 4), MASK)),
         "evalb": Excluded(
             "compiles EVALB's C source into AllenNLP's installed package directory at construction "
             "(site-packages/allennlp/tools/EVALB), which a read-only or shared environment refuses"
@@ -388,7 +390,7 @@ METRICS = Registry(
         "perplexity": Case({}, (0.5,)),
         "rouge": Case({}, SEQUENCES),
         "sequence_accuracy": Case({}, BEAMS),
-        "span_f1": Case({}, (_scores(2, 3, 3), _labels(2, 3), MASK)),
+        "span_f1": Case({}, (smooth_scores(2, 3, 3), cycled_labels(2, 3), MASK)),
         "spearman_correlation": Case({}, REGRESSION),
         "unigram_recall": Case({}, BEAMS),
     },
@@ -401,7 +403,7 @@ METRICS = Registry(
 def run_token_embedder(bench: Bench, name: str, case: Case) -> None:
     indexer, tokenizer = case.inputs
     vocab, tensors = bench.indexed_text(indexer, tokenizer)
-    embedder = TokenEmbedder.from_params(bench.params(_config(name, case)), vocab=vocab)
+    embedder = TokenEmbedder.from_params(bench.params(typed(name, case)), vocab=vocab)
     # As `BasicTextFieldEmbedder` calls it: a single tensor positionally, several by name.
     embedded = embedder(*tensors.values()) if len(tensors) == 1 else embedder(**tensors)
     assert embedded is None if isinstance(embedder, EmptyEmbedder) else embedded.shape[0] == 2, name
@@ -442,19 +444,19 @@ TOKEN_EMBEDDERS = Registry(
 # Seq2seq and seq2vec encoders: a forward pass over a padded batch of two sequences.
 
 
-def _encoder_inputs(dimension: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    return _scores(2, 3, dimension), MASK
+def encoder_inputs(dimension: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    return smooth_scores(2, 3, dimension), MASK
 
 
 def run_seq2seq_encoder(bench: Bench, name: str, case: Case) -> None:
-    encoder = Seq2SeqEncoder.from_params(bench.params(_config(name, case)))
-    encoded = encoder(*_encoder_inputs(case.inputs or 4))
+    encoder = Seq2SeqEncoder.from_params(bench.params(typed(name, case)))
+    encoded = encoder(*encoder_inputs(case.inputs or 4))
     assert encoded.shape[:2] == (2, 3) and encoded.shape[2] == encoder.get_output_dim(), name
 
 
 def run_seq2vec_encoder(bench: Bench, name: str, case: Case) -> None:
-    encoder = Seq2VecEncoder.from_params(bench.params(_config(name, case)))
-    encoded = encoder(*_encoder_inputs(case.inputs or 4))
+    encoder = Seq2VecEncoder.from_params(bench.params(typed(name, case)))
+    encoded = encoder(*encoder_inputs(case.inputs or 4))
     assert encoded.shape == (2, encoder.get_output_dim()), name
 
 
@@ -511,14 +513,12 @@ SEQ2VEC_ENCODERS = Registry(
 
 
 def run_head(bench: Bench, name: str, case: Case) -> None:
-    head = Head.from_params(bench.params(_config(name, case)), vocab=bench.vocabulary())
-    encoded_text, mask = _encoder_inputs(4)
+    head = Head.from_params(bench.params(typed(name, case)), vocab=bench.vocabulary())
+    encoded_text, mask = encoder_inputs(4)
     outputs = head(encoded_text, mask, **case.inputs)
     outputs["loss"].backward()
     assert head.get_metrics(reset=True) is not None, name
 
-
-BOE = {"type": "boe", "embedding_dim": 4}
 
 HEADS = Registry(
     Head,
@@ -526,7 +526,7 @@ HEADS = Registry(
     {
         "classifier": Case({"seq2vec_encoder": BOE}, {"label": torch.tensor([0, 1])}),
         "regression": Case({"seq2vec_encoder": BOE}, {"label": torch.tensor([0.5, -1.0])}),
-        "tagger": Case({"input_dim": 4, "label_namespace": "tags"}, {"tags": _labels(2, 3)}),
+        "tagger": Case({"input_dim": 4, "label_namespace": "tags"}, {"tags": cycled_labels(2, 3)}),
     },
 )
 
@@ -537,7 +537,7 @@ HEADS = Registry(
 def run_backbone(bench: Bench, name: str, case: Case) -> None:
     indexer, tokenizer = case.inputs
     vocab, tensors = bench.indexed_text(indexer, tokenizer)
-    backbone = Backbone.from_params(bench.params(_config(name, case)), vocab=vocab)
+    backbone = Backbone.from_params(bench.params(typed(name, case)), vocab=vocab)
     outputs = backbone(text={"tokens": tensors})
     assert outputs["encoded_text"].shape[0] == 2, name
 
@@ -547,7 +547,7 @@ BACKBONES = Registry(
     run_backbone,
     {
         "embedder": Case(
-            {"text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}}},
+            {"text_field_embedder": WORD_EMBEDDER},
             ({"type": "single_id"}, None),
         ),
         "pretrained_transformer": Case(
@@ -569,7 +569,7 @@ BACKBONES = Registry(
 
 
 def run_tokenizer(bench: Bench, name: str, case: Case) -> None:
-    tokenizer = Tokenizer.from_params(bench.params(_config(name, case)))
+    tokenizer = Tokenizer.from_params(bench.params(typed(name, case)))
     assert [token.text for token in tokenizer.tokenize("the film was great")], name
 
 
@@ -591,7 +591,7 @@ TOKENIZERS = Registry(
 
 
 def run_token_indexer(bench: Bench, name: str, case: Case) -> None:
-    _, tensors = bench.indexed_text(_config(name, case), case.inputs)
+    _, tensors = bench.indexed_text(typed(name, case), case.inputs)
     assert all(tensor.shape[0] == 2 for tensor in tensors.values()), name
 
 
@@ -615,7 +615,7 @@ TOKEN_INDEXERS = Registry(
 def run_epoch_sampler(bench: Bench, name: str, case: Case) -> None:
     instances = bench.instances()
     loaders = {"short": SimpleDataLoader(instances[:1], 1), "long": SimpleDataLoader(instances * 2, 1)}
-    sampler = MultiTaskEpochSampler.from_params(bench.params(_config(name, case)))
+    sampler = MultiTaskEpochSampler.from_params(bench.params(typed(name, case)))
     proportions = sampler.get_task_proportions(loaders)
     assert proportions.keys() == loaders.keys() and abs(sum(proportions.values()) - 1.0) < 1e-6, name
 
@@ -637,7 +637,7 @@ EPOCH_SAMPLERS = Registry(
 
 def run_batch_sampler(bench: Bench, name: str, case: Case) -> None:
     instances = bench.instances() * 2
-    sampler = BatchSampler.from_params(bench.params(_config(name, case)))
+    sampler = BatchSampler.from_params(bench.params(typed(name, case)))
     batches = list(sampler.get_batch_indices(instances))
     assert sorted(index for batch in batches for index in batch) == list(range(len(instances))), name
     assert sampler.get_num_batches(instances) == len(batches), name
@@ -661,9 +661,7 @@ def run_data_loader(bench: Bench, name: str, case: Case) -> None:
     reader_config, data_path = case.inputs
     reader = DatasetReader.from_params(bench.params(reader_config))
     # As `allennlp train` builds it: the reader and data path are given, not configured.
-    loader = DataLoader.from_params(
-        bench.params(_config(name, case)), reader=reader, data_path=bench.resolve(data_path)
-    )
+    loader = DataLoader.from_params(bench.params(typed(name, case)), reader=reader, data_path=bench.resolve(data_path))
     loader.index_with(Vocabulary.from_instances(loader.iter_instances()))
     batch = next(iter(loader))
     assert batch, name
@@ -683,32 +681,20 @@ DATA_LOADERS = Registry(
 # Predictors: a prediction for one JSON input, from an untrained model of the kind the predictor serves.
 
 
-def tagger_model(vocab: Vocabulary) -> Model:
-    return Model.from_params(
-        Params(
-            {
-                "type": "simple_tagger",
-                "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
-                "encoder": {"type": "pass_through", "input_dim": 4},
-                "label_namespace": "tags",
-            }
-        ),
-        vocab=vocab,
-    )
-
-
 def multitask_model(vocab: Vocabulary) -> Model:
     return Model.from_params(
         Params(
-            {
-                "type": "multitask",
-                "backbone": {
-                    "type": "embedder",
-                    "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
-                },
-                "heads": {"sentiment": {"type": "classifier", "seq2vec_encoder": BOE}},
-                "arg_name_mapping": {"backbone": {"tokens": "text"}},
-            }
+            copy.deepcopy(
+                {
+                    "type": "multitask",
+                    "backbone": {
+                        "type": "embedder",
+                        "text_field_embedder": WORD_EMBEDDER,
+                    },
+                    "heads": {"sentiment": {"type": "classifier", "seq2vec_encoder": BOE}},
+                    "arg_name_mapping": {"backbone": {"tokens": "text"}},
+                }
+            )
         ),
         vocab=vocab,
     )
@@ -718,7 +704,7 @@ def run_predictor(bench: Bench, name: str, case: Case) -> None:
     model_for, reader_config, inputs = case.inputs
     reader = DatasetReader.from_params(bench.params(reader_config))
     model = model_for(bench.vocabulary())
-    predictor = Predictor.from_params(bench.params(_config(name, case)), model=model, dataset_reader=reader)
+    predictor = Predictor.from_params(bench.params(typed(name, case)), model=model, dataset_reader=reader)
     assert predictor.predict_json(inputs), name
 
 
@@ -749,7 +735,7 @@ def reads(file: Any) -> Callable[[Bench, DatasetReader], Iterable[Instance]]:
 
 
 def run_dataset_reader(bench: Bench, name: str, case: Case) -> None:
-    reader = DatasetReader.from_params(bench.params(_config(name, case)))
+    reader = DatasetReader.from_params(bench.params(typed(name, case)))
     instances = list(case.inputs(bench, reader))
     assert instances and all(isinstance(instance, Instance) for instance in instances), name
 

@@ -22,11 +22,11 @@ from tests.allennlp_registries import (
     BOE,
     CLASSIFIER,
     MULTITASK_READER,
+    ONE_EPOCH,
     TEXT_READER,
     WORD_EMBEDDER,
     Bench,
     Case,
-    Excluded,
     Registry,
     classifier_model,
     train_classifier,
@@ -100,18 +100,15 @@ TRAINERS = Registry(
     Trainer,
     run_trainer,
     {
-        "gradient_descent": Case({}),
-        "no_op": Excluded(
-            "built by `allennlp train` only, from a model and a directory (it takes no data loader nor "
-            "optimizer) to archive an untrained model: `tests/commands` cover the command"
-        ),
+        "gradient_descent": Case(ONE_EPOCH),
+        "no_op": Case({}),
     },
 )
 
 
 def run_checkpointer(bench: Bench, name: str, case: Case) -> None:
     directory = f"checkpointer_{name}"
-    train_classifier(bench, directory, {"checkpointer": typed(name, case)})
+    train_classifier(bench, directory, {**ONE_EPOCH, "checkpointer": typed(name, case)})
     assert list((bench.directory / directory).glob("model_state_e1*.th")), name
 
 

@@ -8,6 +8,7 @@ bench writes by their names (`Bench.files`).
 
 import copy
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
@@ -37,8 +38,10 @@ from allennlp.training import Trainer
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.metrics import Metric
+from allennlp.training.metrics.evalb_bracketing_scorer import DEFAULT_EVALB_DIR
 from allennlp.training.momentum_schedulers import MomentumScheduler
 from allennlp.training.optimizers import Optimizer
+from nltk import Tree
 
 TINY_BERT = "TINY_BERT"
 SPACY_MODEL = (
@@ -75,6 +78,8 @@ class Bench:
         torch.save(torch.nn.Linear(4, 4).state_dict(), self.files["linear_weights.th"])
         self.files["vocabulary"] = self.directory / "vocabulary"
         self.vocabulary().save_to_files(str(self.files["vocabulary"]))
+        # EVALB's sources, for the evalb metric to compile here rather than in the installed package.
+        self.files["EVALB"] = shutil.copytree(DEFAULT_EVALB_DIR, self.directory / "EVALB")
         self.files["shards"] = self.directory / "shards"
         self.files["shards"].mkdir()
         for shard in range(2):
@@ -289,12 +294,15 @@ MOMENTUM_SCHEDULERS = Registry(
 # Trainer callbacks: a trainer with the callback trains a classifier for one epoch and validates it.
 
 
+ONE_EPOCH = {"num_epochs": 1, "optimizer": {"type": "sgd", "lr": 0.1}}
+
+
 def train_classifier(bench: Bench, directory: str, trainer: Dict[str, Any]) -> Dict[str, Any]:
-    """Trains a classifier on the bench's instances for an epoch, as the `trainer` config says; its metrics."""
+    """Trains a classifier on the bench's instances as the `trainer` config says; its metrics."""
     vocab = bench.vocabulary()
     loader = SimpleDataLoader(bench.instances(), batch_size=2, vocab=vocab)
     built = Trainer.from_params(
-        Params({"num_epochs": 1, "optimizer": {"type": "sgd", "lr": 0.1}, **bench.resolve(trainer)}),
+        bench.params(trainer),
         model=classifier_model(vocab),
         serialization_dir=str(bench.directory / directory),
         data_loader=loader,
@@ -304,7 +312,7 @@ def train_classifier(bench: Bench, directory: str, trainer: Dict[str, Any]) -> D
 
 
 def run_callback(bench: Bench, name: str, case: Case) -> None:
-    trainer = {"callbacks": [typed(name, case)], "enable_default_callbacks": False}
+    trainer = {**ONE_EPOCH, "callbacks": [typed(name, case)], "enable_default_callbacks": False}
     assert "training_loss" in train_classifier(bench, f"callback_{name}", trainer), name
 
 
@@ -348,6 +356,7 @@ def smooth_scores(*shape: int) -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, int(torch.tensor(shape).prod())).reshape(shape).sin()
 
 
+PARSE_TREE = Tree.fromstring("(S (NP (D the) (N film)) (VP (V was) (ADJ great)))")
 MASK = torch.tensor([[True, True, True], [True, True, False]])
 REGRESSION = (smooth_scores(4), smooth_scores(4).flip(0))
 CLASSIFICATION = (smooth_scores(4, 3), cycled_labels(4))
@@ -376,10 +385,8 @@ METRICS = Registry(
         "categorical_accuracy": Case({}, CLASSIFICATION),
         "covariance": Case({}, REGRESSION),
         "entropy": Case({}, (smooth_scores(2, 3, 4), MASK)),
-        "evalb": Excluded(
-            "compiles EVALB's C source into AllenNLP's installed package directory at construction "
-            "(site-packages/allennlp/tools/EVALB), which a read-only or shared environment refuses"
-        ),
+        # EVALB compiles (gcc, make) at its first use, in the bench's copy of its sources.
+        "evalb": Case({"evalb_directory_path": "EVALB"}, ([PARSE_TREE], [PARSE_TREE])),
         "f1": Case({"positive_label": 1}, CLASSIFICATION),
         "f1_multi_label": Case({}, MULTI_LABEL),
         "fbeta": Case({}, CLASSIFICATION),

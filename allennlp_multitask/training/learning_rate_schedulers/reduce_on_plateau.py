@@ -76,6 +76,7 @@ class ReduceOnPlateauLearningRateScheduler(AllenNlpReduceOnPlateau):
             min_lr=min_lr,
             eps=eps,
         )
+        # Past AllenNLP's __init__ (which builds torch's scheduler with `verbose`) to its wrapper base's.
         super(AllenNlpReduceOnPlateau, self).__init__(lr_scheduler)
         self.verbose = verbose
 

@@ -233,6 +233,37 @@ def _import_included_packages_with_plugins(commands_module: object) -> None:
     commands_module.import_plugins = import_plugins_and_included_packages
 
 
+def _build_language_model_collators_by_keyword(collator_module: object) -> None:
+    import functools
+
+    collator_class = collator_module.LanguageModelingDataCollator
+    if getattr(collator_class.__init__, "builds_by_keyword", False):
+        return
+
+    @functools.wraps(collator_class.__init__)
+    def __init__(
+        self: object,
+        model_name: str,
+        mlm: bool = True,
+        mlm_probability: float = 0.15,
+        filed_name: str = "source",
+        namespace: str = "tokens",
+    ) -> None:
+        """AllenNLP's `LanguageModelingDataCollator.__init__`, giving Hugging Face's collator keywords."""
+        from allennlp.common import cached_transformers
+
+        self._field_name = filed_name
+        self._namespace = namespace
+        tokenizer = cached_transformers.get_tokenizer(model_name)
+        self._collator = collator_module.DataCollatorForLanguageModeling(
+            tokenizer=tokenizer, mlm=mlm, mlm_probability=mlm_probability
+        )
+        self._mask_tokens = getattr(self._collator, "mask_tokens", None) or self._collator.torch_mask_tokens
+
+    __init__.builds_by_keyword = True  # type: ignore[attr-defined]
+    collator_class.__init__ = __init__
+
+
 FIXES: dict[str, Fix] = {
     "allennlp.common.push_to_hf": Fix(
         "huggingface-hub 1.0 removed `HfFolder` and `Repository`, which this module imports: `import allennlp` "
@@ -262,6 +293,13 @@ FIXES: dict[str, Fix] = {
         "TokenizersBackend does not exist'), so a model saved with 5.x did not load on 4.x. On 4.x the name "
         "means what it does on 5.x: the tokenizer that tokenizer.json describes (`PreTrainedTokenizerFast`).",
         before=_load_transformers_5_tokenizer_files,
+    ),
+    "allennlp.data.data_loaders.data_collator": Fix(
+        "transformers 5 declares `whole_word_mask` as `DataCollatorForLanguageModeling`'s third field, where "
+        "`mlm_probability` was: AllenNLP's `language_model` collator passes it third, so every batch asked for "
+        "whole-word masking without word offsets (IndexError in `torch_mask_tokens`) and its `mlm_probability` "
+        "was ignored. The collator is built again with keywords, as AllenNLP meant it.",
+        after=_build_language_model_collators_by_keyword,
     ),
     "allennlp.data.token_indexers.pretrained_transformer_indexer": Fix(
         "transformers 5.0's tokenizers have no `build_inputs_with_special_tokens`, by which "

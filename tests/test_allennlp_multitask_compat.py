@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from allennlp.data import Token, Vocabulary
+from allennlp.common import Params
+from allennlp.data import Instance, Token, Vocabulary
+from allennlp.data.data_loaders.data_collator import DataCollator
+from allennlp.data.fields import TextField
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.training.optimizers import Optimizer
@@ -193,6 +196,20 @@ def test_the_indexer_puts_special_tokens_around_every_max_length_segment(tiny_be
         "[SEP]",
     ]
     assert all(isinstance(token, Token) for token in tokens)
+
+
+def test_the_language_model_collator_masks_every_word_piece_at_mlm_probability_one(tiny_bert_dir):
+    collator = DataCollator.from_params(
+        Params({"type": "language_model", "model_name": str(tiny_bert_dir), "mlm_probability": 1.0})
+    )
+    tokens = PretrainedTransformerTokenizer(str(tiny_bert_dir)).tokenize("the film was great")
+    indexer = PretrainedTransformerIndexer(str(tiny_bert_dir))
+    instances = [Instance({"source": TextField(tokens, {"tokens": indexer})}) for _ in range(2)]
+    for instance in instances:
+        instance.index_fields(Vocabulary())
+    labels = collator(instances)["source"]["tokens"]["labels"]
+    # Every word piece is a target, the special tokens ([CLS], [SEP]) none.
+    assert (labels[:, 1:-1] != -100).all() and (labels[:, [0, -1]] == -100).all()
 
 
 def test_a_wheel_installed_by_pip_applies_the_fixes_at_start_up(built_wheel: Path, tmp_path: Path):

@@ -218,6 +218,14 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "Also fine-tunes the transformer with PEFT, as our `pretrained_transformer` embedder does; without "
         "`peft` it is AllenNLP's.",
     ),
+    Registration(
+        "allennlp.training.learning_rate_schedulers.learning_rate_scheduler.LearningRateScheduler",
+        "reduce_on_plateau",
+        "allennlp_multitask.training.learning_rate_schedulers.reduce_on_plateau.ReduceOnPlateauLearningRateScheduler",
+        "allennlp.training.learning_rate_schedulers.pytorch_lr_schedulers.ReduceOnPlateauLearningRateScheduler",
+        "AllenNLP's always passes `verbose` to torch's ReduceLROnPlateau, which torch removed (TypeError at "
+        "construction); ours builds the same schedule without it, and logs each reduction where `verbose` asks.",
+    ),
     _optimizer("adam", "AdamOptimizer"),
     _optimizer("adamw", "AdamWOptimizer"),
     _optimizer("adamax", "AdamaxOptimizer"),

@@ -10,6 +10,8 @@ import itertools
 import json
 import re
 import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List, Tuple
 

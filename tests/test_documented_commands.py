@@ -37,6 +37,8 @@ NOT_RUN: Dict[str, str] = {
     'allennlp_multitask --overrides \'{"distributed": {"cuda_devices": [0, 1, 2, 3]}}\'': (
         "four GPUs: the same training on two CPU workers is the next block of the page, which runs"
     ),
+    "uv run --locked allennlp train examples/sentiment_and_topic.jsonnet -s runs/gpu --include-package "
+    "allennlp_multitask -o '{\"trainer.cuda_device\": 0}'": "a GPU: the same training on the CPU is the quick start's",
     "uv run --locked allennlp train config.jsonnet -s runs/ddp --include-package allennlp_multitask --node-rank 0"
     " # on 10.0.0.1": "two machines: the page's next block runs both nodes on this one",
     "uv run --locked allennlp train config.jsonnet -s runs/ddp --include-package allennlp_multitask --node-rank 1"
@@ -137,6 +139,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.once
 @pytest.mark.subprocess
 @pytest.mark.parametrize("block", RUN_BLOCKS, ids=[f"{block.page}:{block.line}" for block in RUN_BLOCKS])
 def test_documented_command_runs_from_a_directory_without_a_plugins_file(block: Block, workspace: Workspace):

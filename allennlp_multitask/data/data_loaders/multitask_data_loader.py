@@ -306,7 +306,11 @@ class MultiTaskDataLoader(AllenNlpMultiTaskDataLoader):
             The generators when the earlier run stopped (`allennlp_multitask.common.random_state`).
         """
         self._resume = _Resume(
-            state["epoch_random_states"], state["epoch_task_counts"], epochs_completed, batches_completed, random_state
+            state["epoch_random_states"],
+            state.get("epoch_task_counts", []),  # none in checkpoints written before they were kept
+            epochs_completed,
+            batches_completed,
+            random_state,
         )
         self._next_task_counts = None  # Drawn for the epoch this loader would have begun with.
 

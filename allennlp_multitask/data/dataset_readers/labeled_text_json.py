@@ -38,7 +38,7 @@ class LabeledTextJsonReader(DatasetReader):
         The JSON key, and field name, of the text.
     label_key : `str`, optional (default = `"label"`)
         The JSON key, and field name, of the label. Files without it give unlabeled instances.
-    label_namespace : `str`, optional (default = `"labels"`)
+    label_namespace : `str`, optional (default = `None`, read as `"labels"`)
         The vocabulary namespace of the labels. Every task's reader defaults to `"labels"`: give each
         task its own (e.g. `"topic_labels"`, and the same in its head), or write `"labels"` in each
         task's reader to share one label set on purpose; `allennlp train` refuses tasks that would share

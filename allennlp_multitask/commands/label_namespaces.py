@@ -29,11 +29,12 @@ def check_separate_label_namespaces(readers: Mapping[str, DatasetReader]) -> Non
     Raises `ConfigurationError` naming two tasks whose readers share a label namespace that at least one
     of them leaves at its default: sharing one is allowed only where every task's reader names it.
     """
+    class_label_readers = _class_label_readers(readers)
     tasks_of_namespace: Dict[str, List[str]] = {}
-    for task, reader in _class_label_readers(readers).items():
+    for task, reader in class_label_readers.items():
         tasks_of_namespace.setdefault(reader.label_namespace, []).append(task)
     for namespace, tasks in tasks_of_namespace.items():
-        defaulted = [task for task in tasks if not readers[task].label_namespace_given]  # type: ignore[attr-defined]
+        defaulted = [task for task in tasks if not class_label_readers[task].label_namespace_given]
         if len(tasks) > 1 and defaulted:
             other = next(task for task in tasks if task != defaulted[0])
             first, second = [task for task in tasks if task in (defaulted[0], other)]

@@ -7,13 +7,22 @@ from allennlp.data import DataLoader
 from allennlp.models import Model
 from allennlp.training import Trainer
 
+from allennlp_multitask.commands.label_namespaces import (
+    check_heads_read_their_tasks_labels,
+    check_separate_label_namespaces,
+)
 from allennlp_multitask.common.registration import replace_registration
 
 
 @replace_registration(AllenNlpTrainModel, "default", constructor="from_partial_objects")
 class TrainModel(AllenNlpTrainModel):
     """
-    AllenNLP's `TrainModel`, what `allennlp train` builds from a whole configuration, with two changes:
+    AllenNLP's `TrainModel`, what `allennlp train` builds from a whole configuration, with three changes:
+
+    - It refuses, when it is built, tasks whose labels would silently merge: two tasks whose
+      `labeled_text_json` readers share a label namespace that one of them leaves at its default
+      (`"labels"`), and a `classifier` head whose `label_namespace` is not its task's reader's. Archives
+      load, and `evaluate` and `predict` run, unchanged: only training checks.
 
     - It refuses `evaluate_on_test` under distributed training when it is built, before training starts.
       AllenNLP evaluates the test data after distributed training on the primary worker alone: its data
@@ -60,6 +69,11 @@ class TrainModel(AllenNlpTrainModel):
                 "allennlp_multitask`, with your test_data_path as TEST_DATA (for a multitask reader, a JSON "
                 "object of task names to files)."
             )
+        readers = getattr(getattr(trainer, "data_loader", None), "readers", None)
+        if isinstance(readers, dict):
+            task_readers = {task: getattr(reader, "inner", reader) for task, reader in readers.items()}
+            check_separate_label_namespaces(task_readers)
+            check_heads_read_their_tasks_labels(task_readers, model)
         super().__init__(
             serialization_dir=serialization_dir,
             model=model,

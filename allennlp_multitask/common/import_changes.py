@@ -103,7 +103,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp_multitask.predictors.multitask.MultiTaskPredictor",
         "allennlp.predictors.multitask.MultiTaskPredictor",
         "AllenNLP's fails for the stock classifier head and returns outputs grouped by task; ours predicts any "
-        "mix of tasks, one output per input in input order.",
+        "mix of tasks, one output per input in input order, takes lines in the task reader's own keys, names "
+        "each output's task and echoes an input's id.",
     ),
     Registration(
         "allennlp.data.data_loaders.data_loader.DataLoader",
@@ -127,8 +128,9 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "default",
         "allennlp_multitask.commands.train.TrainModel",
         "allennlp.commands.train.TrainModel",
-        "Refuses evaluate_on_test under distributed training before the workers start, and has the callbacks "
-        "let go of the trainer when training ends, so instances are freed when train_model returns.",
+        "Refuses evaluate_on_test under distributed training before the workers start, and tasks whose labels "
+        "would merge in a default label namespace; has the callbacks let go of the trainer when training ends, "
+        "so instances are freed when train_model returns.",
     ),
     Registration(
         "allennlp.training.metrics.metric.Metric",

@@ -12,10 +12,12 @@ from allennlp.models.heads import ClassifierHead, Head
 from allennlp.predictors import Predictor
 
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.data.dataset_readers.labeled_text_json import LabeledTextJsonReader
 from allennlp_multitask.data.json_lines import parse_json_object
 from allennlp_multitask.models.multitask import MultiTaskModel
 
 TASK = "task"
+ID = "id"
 
 JsonToInstance = Callable[[JsonDict], Instance]
 
@@ -95,6 +97,32 @@ def _through_reader(task: str, reader: DatasetReader) -> JsonToInstance:
     return json_to_instance
 
 
+def _through_reader_keys(task: str, reader: LabeledTextJsonReader, otherwise: JsonToInstance) -> JsonToInstance:
+    """
+    Turns JSON holding the reader's `text_key` into an instance as the reader reads a line of its data, less
+    the label (a line copied from the training data predicts); other JSON goes to `otherwise`.
+    """
+
+    def json_to_instance(json_dict: JsonDict) -> Instance:
+        if reader.text_key not in json_dict:
+            try:
+                return otherwise(json_dict)
+            except ValueError as error:
+                raise ValueError(
+                    f"{error} Lines like the task's training data work too: its reader's text_key is "
+                    f"'{reader.text_key}'."
+                ) from error
+        try:
+            return reader.text_to_instance(json_dict[reader.text_key])
+        except INPUT_ERRORS as error:
+            raise ValueError(
+                f"JSON for task '{task}' makes no instance through its reader ({type(reader).__name__}, "
+                f"text_key '{reader.text_key}'): {error} (input: {_shown(json_dict)})."
+            ) from error
+
+    return json_to_instance
+
+
 @replace_registration(Predictor, "multitask")
 class MultiTaskPredictor(Predictor):
     """
@@ -103,10 +131,14 @@ class MultiTaskPredictor(Predictor):
     of the active heads that serve the input's task, and the backbone's outputs. A batch runs as one
     forward pass, or one per group of instances with the same fields where tasks' fields differ.
 
-    JSON inputs name their task under `"task"`; the rest becomes an instance the way the task's heads
-    expect (the heads that serve it, by the model's `task_heads`): through their default predictor when
-    they agree on one (AllenNLP's `classifier` head takes `text_classifier`'s `{"sentence": ...}`), else
-    through the task's dataset reader, whose `text_to_instance` gets the remaining keys as keywords.
+    JSON inputs name their task under `"task"`, and may carry an `"id"` (any JSON value); each output
+    names its input's task under `"task"` and echoes its `"id"`. The rest becomes an instance the way
+    the task's training data does when it holds the text key of the task's `labeled_text_json` reader
+    (`{"task": "intent", "utterance": ...}` for `text_key` "utterance"; a label there is left out), else
+    the way the task's heads expect (the heads that serve it, by the model's `task_heads`): through their
+    default predictor when they agree on one (AllenNLP's `classifier` head takes `text_classifier`'s
+    `{"sentence": ...}`), else through the task's dataset reader, whose `text_to_instance` gets the
+    remaining keys as keywords.
     An input line that is not a JSON object, or JSON that makes no instance (a missing key, a number
     where text belongs), raises `ValueError` showing the input and naming its task.
     Instances (e.g. from `allennlp predict --use-dataset-reader --multitask-head TASK`) need the `task`
@@ -152,8 +184,12 @@ class MultiTaskPredictor(Predictor):
         if len(predictor_names) == 1 and None not in predictor_names:
             name = cast(str, predictor_names.pop())
             predictor = Predictor.by_name(name)(self._model, reader)  # type: ignore[call-arg]
-            return _through_predictor(task, name, predictor)
-        return _through_reader(task, reader)
+            through_heads = _through_predictor(task, name, predictor)
+        else:
+            through_heads = _through_reader(task, reader)
+        if isinstance(reader, LabeledTextJsonReader):
+            return _through_reader_keys(task, reader, through_heads)
+        return through_heads
 
     def _task_of(self, task: Optional[str], source: str) -> str:
         if task not in self._json_to_instance_of_task:
@@ -168,22 +204,33 @@ class MultiTaskPredictor(Predictor):
         if not isinstance(json_dict, dict):
             raise ValueError(f"JSON input must be an object, got {type(json_dict).__name__}: {_shown(json_dict)}.")
         task = self._task_of(json_dict.get(TASK), f'JSON input (key "{TASK}")')
-        task_json = {key: value for key, value in json_dict.items() if key != TASK}
+        task_json = {key: value for key, value in json_dict.items() if key not in (TASK, ID)}
         instance = self._json_to_instance_of_task[task](task_json)
         instance.add_field(TASK, MetadataField(task))
         return instance
 
-    def _index(self, instance: Instance) -> None:
+    def _index(self, instance: Instance) -> str:
+        """Indexes the instance's tokens with its task's reader; returns the task."""
         task_field = instance.fields.get(TASK)
         named = task_field.metadata if isinstance(task_field, MetadataField) else None
         task = self._task_of(named, f'Instance (MetadataField "{TASK}")')
         self._readers[task].apply_token_indexers(instance)
+        return task
 
     def predict_instance(self, instance: Instance) -> JsonDict:
-        self._index(instance)
-        return sanitize(self._model.forward_on_instance(instance))
+        return self.predict_batch_instance([instance])[0]
 
     def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        for instance in instances:
-            self._index(instance)
-        return sanitize(self._model.forward_on_instances(instances))
+        tasks = [self._index(instance) for instance in instances]
+        outputs = sanitize(self._model.forward_on_instances(instances))
+        return [{TASK: task, **output} for task, output in zip(tasks, outputs)]
+
+    def predict_json(self, inputs: JsonDict) -> JsonDict:
+        return self.predict_batch_json([inputs])[0]
+
+    def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        outputs = super().predict_batch_json(inputs)
+        return [
+            {ID: json_dict[ID], **output} if isinstance(json_dict, dict) and ID in json_dict else output
+            for json_dict, output in zip(inputs, outputs)
+        ]

@@ -6,6 +6,7 @@ and the runs they make: crashed and resumed, stopped by a signal.
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -15,7 +16,7 @@ import torch
 from allennlp.commands import main
 from allennlp.training.callbacks import TrainerCallback
 
-from tests.conftest import EXAMPLE_CONFIG
+from tests.conftest import EXAMPLE_CONFIG, REPO_ROOT
 
 DATA = "examples/data/"
 
@@ -30,6 +31,21 @@ def predict(archive: Path, inputs: str, output: Path, *options: str, monkeypatch
         "predict", str(archive), inputs, "--output-file", str(output), "--silent", *options, monkeypatch=monkeypatch
     )
     return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def allennlp_process(*args: str) -> subprocess.CompletedProcess:
+    """
+    `allennlp` as a user runs it, a child process from the repository root with our package included;
+    asserts that it succeeds, showing the end of its log if not.
+    """
+    command = [str(Path(sys.executable).parent / "allennlp"), *args, "--include-package", "allennlp_multitask"]
+    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished
+
+
+def read_json_lines(path: Path) -> List[Dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 EPOCHS = 3

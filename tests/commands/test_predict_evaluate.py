@@ -40,7 +40,7 @@ def test_predictions_can_leave_the_backbone_outputs_out(example_archive, in_repo
     # By default, as AllenNLP's model does, predictions hold the backbone's outputs.
     assert all({"encoded_text", "encoded_text_mask"} <= output.keys() for output in full)
     for output, lean_output in zip(full, lean, strict=True):
-        assert lean_output.keys() == head_keys(output)
+        assert lean_output.keys() == head_keys(output) | {"task", "id"}
         assert_same_head_outputs(lean_output, output)
 
 
@@ -193,7 +193,9 @@ def test_allennlp_class_archive_predicts_as_before(allennlp_class_run, tmp_path,
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text("".join(json.dumps(line) + "\n" for line in ALLENNLP_CLASS_INPUTS))
     one_by_one = predict(archive, str(inputs), tmp_path / "single.jsonl", monkeypatch=monkeypatch)
-    for output, before in zip(one_by_one, expected, strict=True):
+    for output, before, line in zip(one_by_one, expected, ALLENNLP_CLASS_INPUTS, strict=True):
+        # Ours also names each output's task.
+        assert output.pop("task") == line["task"]
         assert output.keys() == before.keys()
         for key, value in before.items():
             if numpy.asarray(value).dtype.kind == "f":

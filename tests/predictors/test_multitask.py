@@ -80,9 +80,10 @@ def test_inactive_heads_give_no_outputs(example_predictor):
         ({"sentence": "a"}, "JSON input (key \"task\") names no task; known tasks: ['sentiment', 'topic']."),
         ({"task": "weather", "sentence": "a"}, "names the unknown task 'weather'; known tasks: ['sentiment', 'topic']"),
         (
-            {"task": "topic", "question": "a"},
+            {"task": "topic", "utterance": "a"},
             "JSON for task 'topic' lacks the key 'sentence', which predictor 'text_classifier' (that of the "
-            "task's heads) needs; got keys ['question'].",
+            "task's heads) needs; got keys ['utterance']. Lines like the task's training data work too: its "
+            "reader's text_key is 'question'.",
         ),
         (
             {"task": "topic", "sentence": 5},
@@ -116,7 +117,7 @@ def test_input_lines_that_are_no_json_objects_are_shown(example_predictor, line,
 def test_an_empty_sentence_is_refused_naming_its_task_and_input(example_predictor, sentence, in_a_batch):
     # Alone, AllenNLP's LSTM encoder raised IndexError; in a batch, it got a label from padding alone.
     empty = {"task": "sentiment", "sentence": sentence}
-    message = r"JSON for task 'sentiment' makes no instance .*the text \('sentence'\) is empty"
+    message = r"JSON for task 'sentiment' makes no instance through its reader .*the text \('sentence'\) is empty"
     with pytest.raises(ValueError, match=message):
         if in_a_batch:
             example_predictor.predict_batch_json([EXAMPLE_INPUTS[0], empty])
@@ -186,11 +187,12 @@ def test_tasks_are_served_through_task_heads_with_their_readers(routed_predictor
 
 def test_reader_keywords_are_checked(routed_predictor):
     with pytest.raises(ValueError) as error:
-        routed_predictor.predict_json({"task": "pooled", "sentence": "w1"})
+        routed_predictor.predict_json({"task": "pooled", "utterance": "w1"})
     message = str(error.value)
     assert "JSON for task 'pooled', whose heads name no common predictor, must hold keyword arguments" in message
     assert "LabeledTextJsonReader.text_to_instance(text" in message
-    assert "got keys ['sentence']" in message
+    assert "got keys ['utterance']" in message
+    assert "its reader's text_key is 'sentence'" in message
 
 
 def test_instances_from_the_dataset_reader_keep_their_task(routed_predictor):
@@ -219,3 +221,28 @@ def test_json_the_reader_cannot_take_is_named(routed_predictor, json, message):
     with pytest.raises(ValueError) as error:
         routed_predictor.predict_json(json)
     assert message in str(error.value)
+
+
+def test_lines_in_the_task_readers_keys_predict_as_the_head_predictors_keys(example_predictor):
+    # The "topic" task trained on lines {"question": ..., "topic": ...}; AllenNLP's text_classifier
+    # predictor takes {"sentence": ...}. Both give the same outputs, and a label in the line is left out.
+    question = "what is the best oven for pasta ?"
+    as_trained = {"task": "topic", "question": question, "topic": "sports"}
+    as_classifier = {"task": "topic", "sentence": question}
+    outputs = example_predictor.predict_batch_json([as_trained, as_classifier])
+    assert outputs[0]["topic_label"] == "cooking"
+    assert "loss" not in outputs[0]
+    assert_same_head_outputs(outputs[0], outputs[1])
+
+
+def test_outputs_name_their_task_and_echo_the_inputs_id(example_predictor):
+    inputs = [{"id": "first", **EXAMPLE_INPUTS[0]}, EXAMPLE_INPUTS[1], {"id": 3, **EXAMPLE_INPUTS[3]}]
+    outputs = example_predictor.predict_batch_json(inputs)
+    assert [(output["task"], output.get("id")) for output in outputs] == [
+        ("sentiment", "first"),
+        ("topic", None),
+        ("topic", 3),
+    ]
+    assert example_predictor.predict_json(inputs[0])["id"] == "first"
+    (from_instance,) = example_predictor.predict_batch_instance([example_predictor._json_to_instance(inputs[1])])
+    assert from_instance["task"] == "topic"

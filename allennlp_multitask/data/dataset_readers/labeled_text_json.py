@@ -2,10 +2,11 @@ import difflib
 import json
 from typing import Any, Dict, Iterable, Optional, Union
 
+import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
-from allennlp.data.fields import Field, LabelField, TextField
+from allennlp.data.fields import Field, LabelField, TensorField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 from allennlp.data.tokenizers import WhitespaceTokenizer
 
@@ -23,9 +24,11 @@ class LabeledTextJsonReader(DatasetReader):
 
     Labels are class names: strings, or integers and booleans, which become the strings `"1"`, `"true"`
     and `"false"` (so `1` and `"1"` are one class). Floats, lists and objects are refused, as is a text
-    that is not a string. A file is labelled on every line or on none (a file to predict from; a label
-    of `null` counts as none): a file with both, a line that is not a JSON object, or a line without the
-    label but with a key spelled almost like `label_key` raises `ValueError` naming the file and line.
+    that is not a string. With `numeric_labels`, labels are numbers to regress on instead (for the
+    `regression` head): integers or floats, each a float `TensorField` holding one value. A file is
+    labelled on every line or on none (a file to predict from; a label of `null` counts as none): a file
+    with both, a line that is not a JSON object, or a line without the label but with a key spelled
+    almost like `label_key` raises `ValueError` naming the file and line.
 
     Registered as a `DatasetReader` with name "labeled_text_json".
 
@@ -35,8 +38,14 @@ class LabeledTextJsonReader(DatasetReader):
         The JSON key, and field name, of the text.
     label_key : `str`, optional (default = `"label"`)
         The JSON key, and field name, of the label. Files without it give unlabeled instances.
-    label_namespace : `str`, optional (default = `"labels"`)
-        The vocabulary namespace of the labels.
+    label_namespace : `str`, optional (default = `None`, read as `"labels"`)
+        The vocabulary namespace of the labels. Every task's reader defaults to `"labels"`: give each
+        task its own (e.g. `"topic_labels"`, and the same in its head), or write `"labels"` in each
+        task's reader to share one label set on purpose; `allennlp train` refuses tasks that would share
+        it by default (see the model configuration guide).
+    numeric_labels : `bool`, optional (default = `False`)
+        Labels are numbers (a `TensorField` of one float each, e.g. for the `regression` head), not class
+        names; `label_namespace` is then unused.
     tokenizer : `Tokenizer`, optional (default = `WhitespaceTokenizer()`)
     token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
     **kwargs
@@ -47,7 +56,8 @@ class LabeledTextJsonReader(DatasetReader):
         self,
         text_key: str = "text",
         label_key: str = "label",
-        label_namespace: str = "labels",
+        label_namespace: Optional[str] = None,
+        numeric_labels: bool = False,
         tokenizer: Optional[Tokenizer] = None,
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
         **kwargs,
@@ -59,7 +69,9 @@ class LabeledTextJsonReader(DatasetReader):
             raise ConfigurationError(f"labeled_text_json needs different text_key and label_key, got '{text_key}'.")
         self._text_key = text_key
         self._label_key = label_key
-        self._label_namespace = label_namespace
+        self.label_namespace = label_namespace or "labels"
+        self.label_namespace_given = label_namespace is not None
+        self.numeric_labels = numeric_labels
         self._tokenizer = tokenizer or WhitespaceTokenizer()
         self._token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
 
@@ -91,6 +103,11 @@ class LabeledTextJsonReader(DatasetReader):
                 except ValueError as error:
                     raise ValueError(f"{where}: {error}") from None
 
+    @property
+    def text_key(self) -> str:
+        """The JSON key, and field name, of the text."""
+        return self._text_key
+
     def _check_label_key(self, record: Dict[str, Any], where: str) -> None:
         """Raises for a line without the label but with a key spelled almost like it (a misspelled `label_key`)."""
         others = [key for key in record if key not in (self._text_key, self._label_key)]
@@ -101,11 +118,12 @@ class LabeledTextJsonReader(DatasetReader):
             )
 
     def text_to_instance(  # type: ignore
-        self, text: str, label: Optional[Union[str, int, bool]] = None
+        self, text: str, label: Optional[Union[str, int, bool, float]] = None
     ) -> Instance:
         """
         An instance of `text`, with `label` when given. Raises `ValueError` for a text that is not a string
-        or has no tokens (empty, or only spaces), and a label that is not a string, an integer or a boolean.
+        or has no tokens (empty, or only spaces), and a label that is not a string, an integer or a boolean
+        (with `numeric_labels`, not an integer or a float).
         """
         if not isinstance(text, str):
             raise ValueError(f"the text must be a string, got {type(text).__name__} {text!r}.")
@@ -114,17 +132,27 @@ class LabeledTextJsonReader(DatasetReader):
             raise ValueError(f"the text ('{self._text_key}') is empty: {text!r} has no tokens.")
         fields: Dict[str, Field] = {self._text_key: TextField(tokens)}
         if label is not None:
-            fields[self._label_key] = LabelField(self._label_name(label), label_namespace=self._label_namespace)
+            fields[self._label_key] = self._label_field(label)
         return Instance(fields)
 
-    def _label_name(self, label: Union[str, int, bool]) -> str:
+    def _label_field(self, label: Union[str, int, bool, float]) -> Field:
+        if not self.numeric_labels:
+            return LabelField(self._label_name(label), label_namespace=self.label_namespace)
+        if isinstance(label, bool) or not isinstance(label, (int, float)):
+            raise ValueError(
+                f"the label ('{self._label_key}') must be a number (numeric_labels), got "
+                f"{type(label).__name__} {label!r}."
+            )
+        return TensorField(torch.tensor(float(label)))
+
+    def _label_name(self, label: Any) -> str:
         if isinstance(label, bool):
             return json.dumps(label)
         if isinstance(label, (str, int)):
             return str(label)
         raise ValueError(
             f"the label ('{self._label_key}') must be a class name (a string, an integer or a boolean), got "
-            f"{type(label).__name__} {label!r}."
+            f"{type(label).__name__} {label!r}; numbers to regress on need numeric_labels."
         )
 
     def apply_token_indexers(self, instance: Instance) -> None:

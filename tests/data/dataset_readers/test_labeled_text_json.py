@@ -4,7 +4,7 @@ import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader
-from allennlp.data.fields import LabelField, TextField
+from allennlp.data.fields import LabelField, TensorField, TextField
 
 from allennlp_multitask.data import LabeledTextJsonReader
 
@@ -122,3 +122,21 @@ def test_integer_and_boolean_labels_are_class_names(tmp_path):
     path = write_lines(tmp_path / "data.jsonl", [{"sentence": "w", "sentiment": label} for label in labels])
     read = [instance["sentiment"].label for instance in sentiment_reader().read(path)]
     assert read == ["1", "1", "0", "true", "false", "true"]
+
+
+def test_numeric_labels_read_as_float_tensors(tmp_path):
+    reader = DatasetReader.from_params(
+        Params({"type": "labeled_text_json", "text_key": "sentence", "label_key": "score", "numeric_labels": True})
+    )
+    path = write_lines(tmp_path / "data.jsonl", [{"sentence": "fine", "score": 4.5}, {"sentence": "bad", "score": 1}])
+    scores = [instance["score"] for instance in reader.read(path)]
+    assert all(isinstance(score, TensorField) for score in scores)
+    assert [score.tensor.item() for score in scores] == [4.5, 1.0]
+
+
+@pytest.mark.parametrize("score", ["high", True, [1.0]])
+def test_numeric_labels_refuse_what_is_not_a_number(tmp_path, score):
+    reader = LabeledTextJsonReader(text_key="sentence", label_key="score", numeric_labels=True)
+    path = write_lines(tmp_path / "data.jsonl", [{"sentence": "fine", "score": score}])
+    with pytest.raises(ValueError, match=r"data.jsonl:1: the label \('score'\) must be a number \(numeric_labels\)"):
+        list(reader.read(path))

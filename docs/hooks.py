@@ -165,7 +165,7 @@ def docstring_parameters(component: Component) -> str:
         section = parameters_section(inspect.getdoc(documented) or "")
         if section is not None:
             return section
-    if not component.cls.__module__.startswith("allennlp_multitask"):
+    if component.cls.__module__.startswith("allennlp."):  # AllenNLP's own, documented beside ours
         return "AllenNLP's docstring describes no parameters."
     raise MissingParametersError(
         f"{component.base.__name__} '{component.name}' ({component.qualified_name}) has no '# Parameters' "
@@ -281,7 +281,7 @@ def subcommand_section(component: Component) -> str:
         "",
         "Usage:",
         "",
-        f"```bash\n{parser.format_usage().removeprefix('usage: ').strip()}\n```",
+        f"```text\n{parser.format_usage().removeprefix('usage: ').strip()}\n```",
         "",
     ]
     return "\n".join(lines)

@@ -88,8 +88,11 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
             check_autocast_supported(self.cuda_device, dtype, "trainer (use_amp)")
             self._autocast_dtype = dtype
             if dtype == torch.float16 and grad_scaling:
-                sharded = self._ddp_wrapped_model is not None and self._ddp_wrapped_model.is_sharded
-                self._scaler = self._ddp_wrapped_model.init_grad_scaler() if sharded else torch.amp.GradScaler("cuda")  # type: ignore[union-attr]
+                wrapped = self._ddp_wrapped_model
+                # A sharded model (FairScale) brings its own scaler; AllenNLP's others are torch's.
+                self._scaler = (
+                    wrapped.init_grad_scaler() if wrapped and wrapped.is_sharded else torch.amp.GradScaler("cuda")
+                )
 
     @classmethod
     def from_partial_objects(cls, amp_dtype: str = "float16", **kwargs: Any) -> Trainer:  # type: ignore[override]

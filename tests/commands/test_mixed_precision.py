@@ -1,6 +1,7 @@
 """
 Mixed precision with `allennlp train`, `evaluate` and `predict`: bfloat16 on the CPU (trained, evaluated,
-predicted and resumed exactly, with Jacobian descent at both levels and with LoRA adapters), and float16
+predicted and resumed exactly, with Jacobian descent at both levels and with LoRA adapters under gradient
+checkpointing), and float16
 with its gradient scaler where a CUDA device is present.
 """
 
@@ -93,11 +94,11 @@ def test_jacobian_descent_in_bfloat16_resumes_exactly(level, in_repo_root, tmp_p
 
 
 @pytest.mark.slow
-def test_lora_adapters_with_jacobian_descent_train_in_bfloat16_resume_exactly_and_predict(
+def test_lora_adapters_with_jacobian_descent_and_gradient_checkpointing_train_in_bfloat16_resume_exactly_and_predict(
     tiny_bert_dir, in_repo_root, tmp_path, monkeypatch
 ):
     def config(crash_in_epoch: Optional[int]) -> Dict[str, Any]:
-        config = peft_config(tiny_bert_dir)
+        config = peft_config(tiny_bert_dir, gradient_checkpointing=True)
         config["trainer"].update(
             num_epochs=EPOCHS,
             use_amp=True,

@@ -95,7 +95,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp_multitask.models.multitask.MultiTaskModel",
         "allennlp.models.multitask.MultiTaskModel",
         "AllenNLP's slices batches in place, mixes up heads with a common prefix, fails on partial loss_weights "
-        "and under distributed training; ours fixes these, with the same keys and state dict.",
+        "and under distributed training; ours fixes these, with the same keys and state dict, and can autocast "
+        "evaluation and prediction (inference_amp_dtype).",
     ),
     Registration(
         "allennlp.predictors.predictor.Predictor",
@@ -168,7 +169,9 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "AllenNLP's default trainer stops at once on SIGTERM, losing what came after the last checkpoint, fails "
         "at the end of a resumed run on a torn best.th and re-reads the finished batches; ours stops at a "
         "checkpoint on SIGTERM or SIGINT, writes best.th atomically and repairs it on resume, resumes the "
-        "multitask loader and random state exactly, and names the heads' inputs when a batch has no loss.",
+        "multitask loader and random state exactly, and names the heads' inputs when a batch has no loss; "
+        "mixed precision goes through torch.amp, in bfloat16 too (amp_dtype, also on the CPU), with the "
+        "gradient scaler's state in checkpoints.",
         overrides=(
             "train",
             "_try_train",
@@ -200,7 +203,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp_multitask.modules.backbones.pretrained_transformer_backbone.PretrainedTransformerBackbone",
         "allennlp.modules.backbones.pretrained_transformer_backbone.PretrainedTransformerBackbone",
         "Also fine-tunes the transformer with PEFT (a `peft` block: LoRA and other adapter methods), with "
-        "adapters per task on homogeneous and mixed batches (`task_adapters`); without `peft` it is AllenNLP's.",
+        "adapters per task on homogeneous and mixed batches (`task_adapters`), and `gradient_checkpointing`; "
+        "without them it is AllenNLP's.",
     ),
     Registration(
         "allennlp.modules.token_embedders.token_embedder.TokenEmbedder",
@@ -208,7 +212,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp_multitask.modules.token_embedders.pretrained_transformer_embedder.PretrainedTransformerEmbedder",
         "allennlp.modules.token_embedders.pretrained_transformer_embedder.PretrainedTransformerEmbedder",
         "Also fine-tunes the transformer with PEFT (a `peft` block adds one adapter, the transformer's own "
-        "weights frozen); without `peft` it is AllenNLP's.",
+        "weights frozen), and its `gradient_checkpointing` works on today's transformers (AllenNLP's set a "
+        "configuration key they ignore); otherwise it is AllenNLP's.",
     ),
     Registration(
         "allennlp.modules.token_embedders.token_embedder.TokenEmbedder",
@@ -217,8 +222,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "PretrainedTransformerMismatchedEmbedder",
         "allennlp.modules.token_embedders.pretrained_transformer_mismatched_embedder."
         "PretrainedTransformerMismatchedEmbedder",
-        "Also fine-tunes the transformer with PEFT, as our `pretrained_transformer` embedder does; without "
-        "`peft` it is AllenNLP's.",
+        "Also fine-tunes the transformer with PEFT, and checkpoints its gradients (`gradient_checkpointing`), as "
+        "our `pretrained_transformer` embedder does; otherwise it is AllenNLP's.",
     ),
     Registration(
         "allennlp.training.learning_rate_schedulers.learning_rate_scheduler.LearningRateScheduler",

@@ -14,6 +14,7 @@ from allennlp.modules import Backbone
 from allennlp.nn import InitializerApplicator, util
 from allennlp.training.metrics import Metric
 
+from allennlp_multitask.common.mixed_precision import amp_dtype_named, autocast, check_autocast_supported, in_float32
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.batch import Batch
 from allennlp_multitask.data.worker_schedule import CheckedTasks
@@ -115,6 +116,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         Whether the outputs (and so predictions) hold the backbone's outputs (e.g. `encoded_text` and
         `encoded_text_mask`) besides the heads' outputs and the loss, as AllenNLP's model's do. They are
         large; `false` leaves them out (`allennlp predict ... -o '{"model.include_backbone_outputs": false}'`).
+    inference_amp_dtype : `str`, optional (default = `None`)
+        Mixed precision outside training: `"bfloat16"` or `"float16"` makes the forward pass of the model in
+        evaluation mode (`allennlp evaluate`, `predict`, validation) autocast in that dtype on the device of
+        its parameters, with its floating outputs returned in float32; `None` runs in float32. Give it when
+        evaluating or predicting (`-o '{"model.inference_amp_dtype": "bfloat16"}'`) or in the configuration.
     """
 
     default_predictor = "multitask"
@@ -133,6 +139,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         active_heads: Optional[List[str]] = None,
         loss_weighting: Optional[Lazy[LossWeighting]] = None,
         include_backbone_outputs: bool = True,
+        inference_amp_dtype: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         check_model_keys(kwargs, MultiTaskModel.__init__, Model.__init__)
@@ -141,6 +148,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             raise ConfigurationError("MultiTaskModel needs at least one head.")
         self._backbone = backbone
         self._include_backbone_outputs = include_backbone_outputs
+        self._inference_amp_dtype = (
+            None
+            if inference_amp_dtype is None
+            else amp_dtype_named(inference_amp_dtype, "MultiTaskModel's inference_amp_dtype")
+        )
         self._heads = torch.nn.ModuleDict(heads)
         self._heads_called: Set[str] = set()
         self._heads_run: Set[str] = set()
@@ -216,6 +228,15 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         return head_rows
 
     def forward(self, **kwargs: Any) -> Dict[str, torch.Tensor]:  # type: ignore
+        if self.training or self._inference_amp_dtype is None:
+            return self._forward(**kwargs)
+        device = next(self.parameters()).device
+        check_autocast_supported(device, self._inference_amp_dtype, "MultiTaskModel's inference_amp_dtype")
+        with autocast(device, self._inference_amp_dtype):
+            outputs = self._forward(**kwargs)
+        return in_float32(outputs)
+
+    def _forward(self, **kwargs: Any) -> Dict[str, torch.Tensor]:
         tasks = kwargs.get("task")
         if tasks is None:
             raise ValueError(

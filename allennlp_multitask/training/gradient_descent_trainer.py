@@ -1,7 +1,9 @@
+import contextlib
+import inspect
 import json
 import logging
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, ContextManager, Dict, Optional, Tuple
 
 import torch
 from allennlp.data import TensorDict
@@ -10,6 +12,7 @@ from allennlp.training.gradient_descent_trainer import GradientDescentTrainer as
 from allennlp.training.trainer import TrainerCheckpoint
 
 from allennlp_multitask.common.atomic_files import link_atomically, save_atomically
+from allennlp_multitask.common.mixed_precision import amp_dtype_named, autocast, check_autocast_supported
 from allennlp_multitask.common.random_state import random_state
 from allennlp_multitask.common.registration import replace_registration
 from allennlp_multitask.data.data_loaders import MultiTaskDataLoader
@@ -46,6 +49,10 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
       batches only if nothing else drew random numbers meanwhile; that is still what other loaders get.
     - A run resumed after its last epoch's checkpoint (killed before it wrote `metrics.json`) returns the
       last epoch's metrics, from `metrics_epoch_{N}.json`; AllenNLP's returned only the `best_*` ones.
+    - Mixed precision (`use_amp`) goes through `torch.amp`, in float16 with a gradient scaler on CUDA as
+      AllenNLP's did, or (`amp_dtype: "bfloat16"`) in bfloat16 without a scaler, on CUDA or on the CPU.
+      The forward pass autocasts (in `batch_outputs`, training and validation); checkpoints hold the
+      gradient scaler's state, which `-r` takes up (AllenNLP's started it afresh).
 
     Registered as a `Trainer` with name "gradient_descent" (AllenNLP's default `Trainer`), replacing
     AllenNLP's registration; built, like AllenNLP's, by `from_partial_objects`.
@@ -59,9 +66,44 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
     checkpointer : `Lazy[Checkpointer]`, optional (default = `Lazy(Checkpointer)`, our `default` checkpointer)
     callbacks : `List[Lazy[TrainerCallback]]`, optional (default = `None`)
         As AllenNLP's `GradientDescentTrainer`, like every other key of its configuration (`cuda_device`,
-        `grad_norm`, `num_gradient_accumulation_steps`, `use_amp`, `learning_rate_scheduler`, ...): the
+        `grad_norm`, `num_gradient_accumulation_steps`, `learning_rate_scheduler`, ...): the
         table above lists them all (the model and the data loaders come from the top-level keys).
+    use_amp : `bool`, optional (default = `False`)
+        Mixed precision: the forward pass autocasts in `amp_dtype` on the trainer's device.
+    amp_dtype : `str`, optional (default = `"float16"`)
+        With `use_amp`: `"float16"` (CUDA only; with a gradient scaler unless `grad_scaling` is false, as
+        AllenNLP's trainer) or `"bfloat16"` (CUDA devices that support it, Ampere and later, or the CPU; no
+        scaler). Another name, float16 on the CPU or bfloat16 on an older GPU fail at construction.
     """
+
+    def __init__(
+        self, *args: Any, use_amp: bool = False, amp_dtype: str = "float16", grad_scaling: bool = True, **kwargs: Any
+    ) -> None:
+        dtype = amp_dtype_named(amp_dtype, "trainer's amp_dtype")
+        # AllenNLP's loops enter `amp.autocast(self._use_amp)` (CUDA, float16); with `_use_amp` false that
+        # does nothing, and `batch_outputs` enters this trainer's own autocast.
+        super().__init__(*args, use_amp=False, grad_scaling=grad_scaling, **kwargs)
+        self._autocast_dtype: Optional[torch.dtype] = None
+        if use_amp:
+            check_autocast_supported(self.cuda_device, dtype, "trainer (use_amp)")
+            self._autocast_dtype = dtype
+            if dtype == torch.float16 and grad_scaling:
+                wrapped = self._ddp_wrapped_model
+                # A sharded model (FairScale) brings its own scaler; AllenNLP's others are torch's.
+                self._scaler = (
+                    wrapped.init_grad_scaler() if wrapped and wrapped.is_sharded else torch.amp.GradScaler("cuda")
+                )
+
+    @classmethod
+    def from_partial_objects(cls, amp_dtype: str = "float16", **kwargs: Any) -> Trainer:  # type: ignore[override]
+        """AllenNLP's `from_partial_objects`, also taking `amp_dtype`."""
+        return super().from_partial_objects(amp_dtype=amp_dtype, **kwargs)
+
+    def _autocast(self) -> ContextManager:
+        """The autocast of the forward pass (`use_amp`), or nothing."""
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return autocast(self.cuda_device, self._autocast_dtype)
 
     def train(self) -> Dict[str, Any]:
         """Trains as AllenNLP's trainer does, stopping at a checkpoint on SIGTERM or SIGINT."""
@@ -84,7 +126,8 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
         the loss (as `"reg_loss"` too). A training batch without a loss raises `ValueError` (for a
         `MultiTaskModel`, naming the tasks and the heads' arguments) or `RuntimeError`.
         """
-        outputs = self._pytorch_model(**batch)
+        with self._autocast():
+            outputs = self._pytorch_model(**batch)
         if not for_training:
             return outputs
         if "loss" not in outputs:
@@ -117,12 +160,16 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
         if checkpoint is not None and self._resumes_data_loader:
             checkpoint.trainer_state["data_loader"] = self.data_loader.state_dict()  # type: ignore[attr-defined]
             checkpoint.trainer_state["random_state"] = random_state()
+        if checkpoint is not None and self._scaler is not None:
+            checkpoint.trainer_state["grad_scaler"] = self._scaler.state_dict()
         return checkpoint
 
     def _maybe_restore_checkpoint(self) -> None:
         super()._maybe_restore_checkpoint()
         checkpointer = self._checkpointer
         loaded = checkpointer.take_loaded_training_state() if isinstance(checkpointer, Checkpointer) else None
+        if loaded is not None and "grad_scaler" in loaded and self._scaler is not None:
+            self._scaler.load_state_dict(loaded["grad_scaler"])
         if loaded is not None and "data_loader" in loaded and self._resumes_data_loader:
             self.data_loader.resume(  # type: ignore[attr-defined]
                 loaded["data_loader"],
@@ -160,6 +207,18 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
             return None  # Under a moving average, best.th holds averaged weights, which checkpoints do not.
         source = self._checkpointer.model_state_path(best_epoch + 1, 0)
         return source if _loads(source) else None
+
+
+# `from_params` reads the parameters of `from_partial_objects` from its signature: AllenNLP's, and `amp_dtype`.
+_allennlp_signature = inspect.signature(AllenNlpGradientDescentTrainer.from_partial_objects.__func__)  # type: ignore[attr-defined]
+_allennlp_parameters = list(_allennlp_signature.parameters.values())
+GradientDescentTrainer.from_partial_objects.__func__.__signature__ = _allennlp_signature.replace(  # type: ignore[attr-defined]
+    parameters=[
+        *_allennlp_parameters[:-1],
+        inspect.Parameter("amp_dtype", inspect.Parameter.KEYWORD_ONLY, default="float16", annotation=str),
+        _allennlp_parameters[-1],
+    ]
+)
 
 
 def _loads(path: str) -> bool:

@@ -104,13 +104,20 @@ def train(
     crash_in_epoch: Optional[int] = None,
     shuffle_validation: bool = False,
     epochs: int = EPOCHS,
+    overrides: Optional[Dict[str, Any]] = None,
 ) -> None:
-    overrides = {
+    """Trains the bundled example, with `overrides` (callbacks in `"trainer.callbacks"` go before the crash's)."""
+    more = dict(overrides or {})
+    all_overrides = {
         "trainer.num_epochs": epochs,
-        "trainer.callbacks": [{"type": "test_crash_once", "crash_in_epoch": crash_in_epoch}],
+        "trainer.callbacks": [
+            *more.pop("trainer.callbacks", []),
+            {"type": "test_crash_once", "crash_in_epoch": crash_in_epoch},
+        ],
         **({"validation_data_loader.shuffle": True} if shuffle_validation else {}),
+        **more,
     }
-    arguments = ["train", str(EXAMPLE_CONFIG), "-s", str(run), "-o", json.dumps(overrides), *options]
+    arguments = ["train", str(EXAMPLE_CONFIG), "-s", str(run), "-o", json.dumps(all_overrides), *options]
     allennlp(*arguments, monkeypatch=monkeypatch)
 
 
@@ -120,16 +127,16 @@ def final_metrics(run: Path) -> Dict[str, Any]:
     return {key: value for key, value in metrics.items() if "duration" not in key and "memory" not in key}
 
 
-def final_weights(run: Path) -> Dict[str, torch.Tensor]:
-    return torch.load(run / f"model_state_e{EPOCHS}_b0.th", map_location="cpu")
+def final_weights(run: Path, epochs: int = EPOCHS) -> Dict[str, torch.Tensor]:
+    return torch.load(run / f"model_state_e{epochs}_b0.th", map_location="cpu")
 
 
 def trained_epochs(run: Path) -> List[int]:
     return [int(line) for line in (run / "trained_epochs.txt").read_text().split()]
 
 
-def assert_same_weights(run: Path, reference: Path) -> None:
-    weights, expected = final_weights(run), final_weights(reference)
+def assert_same_weights(run: Path, reference: Path, epochs: int = EPOCHS) -> None:
+    weights, expected = final_weights(run, epochs), final_weights(reference, epochs)
     assert weights.keys() == expected.keys()
     assert all(torch.equal(weights[name], expected[name]) for name in expected)
 

@@ -68,9 +68,16 @@ class JacobianDescentCallback(TrainerCallback):
     `representation_gradient_cosine_mean`. They are measured before aggregation, so `"sum"` gives them
     for plain training.
 
+    Under mixed precision (the trainer's `use_amp`), the forward pass autocasts as in plain training. In
+    bfloat16 nothing else changes. In float16 with the trainer's gradient scaler, the rows come from the
+    scaled loss terms (as plain training's gradients do, so that they do not underflow), and are unscaled
+    before aggregation; the gradients the step leaves are scaled, for the scaler to unscale, check and step
+    or skip. A step whose rows are not finite is not aggregated: the backbone's gradients are then
+    infinite, so that the scaler skips the step and lowers its scale, as it does in plain training.
+
     Needs the `jd` extra (`pip install "allennlp-multitask[jd]"`); CAGrad, FairGrad and Nash-MTL need the
-    `jd-full` extra. Not for mixed precision with gradient scaling, sharded models (FairScale), or with
-    another callback that does the backward pass.
+    `jd-full` extra. Not for sharded models (FairScale), or with another callback that does the backward
+    pass.
 
     Registered as a `TrainerCallback` with name "jacobian_descent".
 
@@ -115,6 +122,7 @@ class JacobianDescentCallback(TrainerCallback):
         self._task_parameters: List[torch.nn.Parameter] = []
         self._parameters: List[torch.nn.Parameter] = []  # All the trainable ones, in the model's order.
         self._ddp: Optional[DistributedDataParallel] = None
+        self._scaler: Optional[torch.amp.GradScaler] = None
         # The step so far: each head's row, summed over the step's batches, and how many batches.
         self._task_rows: Dict[str, torch.Tensor] = {}
         self._representation_rows = RepresentationJacobian()
@@ -134,8 +142,7 @@ class JacobianDescentCallback(TrainerCallback):
                 "model leaves out (include_backbone_outputs: false): train without that setting, and give it "
                 "when predicting (-o '{\"model.include_backbone_outputs\": false}')."
             )
-        if trainer._scaler is not None:
-            raise ConfigurationError("jacobian_descent does not support use_amp with grad_scaling.")
+        self._scaler = trainer._scaler
         others = [
             type(callback).__name__
             for callback in trainer._callbacks
@@ -204,16 +211,20 @@ class JacobianDescentCallback(TrainerCallback):
         if backward_called:
             raise OnBackwardException("jacobian_descent computes the gradients itself.")
         model = trainer.model
-        terms = model.loss_terms(batch_outputs)
+        terms = {head: self._scaled(term) for head, term in model.loss_terms(batch_outputs).items()}
         if self._level == "representation":
             self._add_representation_rows(model, terms, batch_outputs)
         else:
             self._add_parameter_rows(model, terms, batch_outputs)
         regularization_penalty = batch_outputs.get("reg_loss")
         if regularization_penalty is not None:
-            regularization_penalty.backward()
+            self._scaled(regularization_penalty).backward()
         self._batches += 1
         return True
+
+    def _scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """`loss` times the gradient scaler's scale (under float16 mixed precision), or as it is."""
+        return loss if self._scaler is None else self._scaler.scale(loss)
 
     def _add_parameter_rows(
         self, model: MultiTaskModel, terms: Dict[str, torch.Tensor], batch_outputs: Dict[str, torch.Tensor]
@@ -269,6 +280,9 @@ class JacobianDescentCallback(TrainerCallback):
         if not self._batches:
             return
         parameters = self._parameters
+        # The rows and gradients are scaled under a gradient scaler: the rows are unscaled for aggregation,
+        # and the update is scaled again, as the gradients the scaler unscales.
+        scale = 1.0 if self._scaler is None else self._scaler.get_scale()
         if self._batches > 1:
             for parameter in parameters:
                 if parameter.grad is not None:
@@ -280,14 +294,21 @@ class JacobianDescentCallback(TrainerCallback):
             if self._ddp is not None:
                 # The mean of the workers' Gramians is that of rows twice as long, each half as large.
                 gramian = _average_across_workers(parameters=[], tensor=gramian) / dist.get_world_size()
+            gramian = gramian / scale**2
         else:
             heads = [head for head in trainer.model.active_heads if head in self._task_rows]
             jacobian = torch.stack([self._task_rows[head] for head in heads]) / self._batches
             self._task_rows.clear()
             if self._ddp is not None:
                 jacobian = _average_across_workers(parameters, tensor=jacobian)
+            jacobian = jacobian / scale
             gramian = jacobian @ jacobian.T
         self._batches = 0
+        if self._scaler is not None and not bool(torch.isfinite(gramian).all()):
+            representation.clear()
+            for parameter in self._shared:
+                parameter.grad = torch.full_like(parameter, float("inf"))
+            return
         if len(heads) > 1:
             self._conflicts(gramian)
         else:
@@ -297,7 +318,8 @@ class JacobianDescentCallback(TrainerCallback):
             weights = gramian_weights(aggregator, gramian)
             combined = None
             if weights is None:
-                combined = aggregator(representation.rows(heads) if self._level == "representation" else jacobian)
+                rows = representation.rows(heads) / scale if self._level == "representation" else jacobian
+                combined = aggregator(rows)
         except Exception as error:
             representation.clear()
             raise RuntimeError(
@@ -309,11 +331,11 @@ class JacobianDescentCallback(TrainerCallback):
                 assert weights is not None  # combined is computed only where the aggregator has no weights
                 representation.backward(heads, weights, self._shared)
             else:
-                representation.backward_combined(combined, self._shared)
+                representation.backward_combined(combined * scale, self._shared)
             if self._ddp is not None:
                 _average_across_workers(parameters)
             return
-        update = weights @ jacobian if combined is None else combined
+        update = (weights @ jacobian if combined is None else combined) * scale
         for parameter, part in zip(self._shared, update.split([p.numel() for p in self._shared])):
             if parameter.grad is None:
                 parameter.grad = part.view_as(parameter).clone()

@@ -51,7 +51,7 @@ class RepresentationJacobian:
     def add(self, outputs: Mapping[str, torch.Tensor], gradients: Dict[str, List[HeadGradient]]) -> None:
         """
         Adds a batch: the backbone's `outputs` (by name), and by head, the head's gradients on what it read
-        of them.
+        of them (kept in float32: under mixed precision, the outputs and gradients may be of lower precision).
         """
         grouped: Dict[Tuple[str, Optional[Tuple[int, ...]]], Tuple[List[str], List[torch.Tensor]]] = {}
         for head, head_gradients in gradients.items():
@@ -59,7 +59,7 @@ class RepresentationJacobian:
                 key = (output, None if rows is None else tuple(rows))
                 group_heads, group_gradients = grouped.setdefault(key, ([], []))
                 group_heads.append(head)
-                group_gradients.append(gradient.reshape(len(gradient), -1))
+                group_gradients.append(gradient.reshape(len(gradient), -1).float())
         groups = [
             _Group(output, None if rows is None else list(rows), group_heads, _stacked(group_gradients))
             for (output, rows), (group_heads, group_gradients) in grouped.items()
@@ -109,7 +109,10 @@ class RepresentationJacobian:
         position = {head: index for index, head in enumerate(heads)}
         parts: List[torch.Tensor] = []
         for batch in self._batches:
-            dense = {name: output.new_zeros(len(heads), *output.shape) for name, output in batch.outputs.items()}
+            dense = {
+                name: output.new_zeros(len(heads), *output.shape, dtype=torch.float32)
+                for name, output in batch.outputs.items()
+            }
             for group in batch.groups:
                 for head, gradient in zip(group.heads, group.gradients):
                     _add_rows(dense[group.output][position[head]], group.rows, gradient, 1.0)
@@ -137,7 +140,7 @@ class RepresentationJacobian:
         parts = iter(combined.split(sizes))
         while self._batches:
             outputs = list(self._batches.pop(0).outputs.values())
-            gradients = [next(parts).view_as(output) for output in outputs]
+            gradients = [next(parts).view_as(output).to(output.dtype) for output in outputs]
             torch.autograd.backward(outputs, gradients, inputs=parameters)
 
 
@@ -179,9 +182,9 @@ def _combined_gradients(batch: _Batch, weight_of: Dict[str, float]) -> Tuple[Lis
 def _add_rows(dense: torch.Tensor, rows: Optional[List[int]], values: torch.Tensor, weight: float) -> None:
     """
     Adds `values` times `weight`, one row's worth after another, to the rows `rows` of `dense` (all of
-    them if `None`).
+    them if `None`), in `dense`'s dtype.
     """
-    values = values.view(-1, *dense.shape[1:])
+    values = values.view(-1, *dense.shape[1:]).to(dense.dtype)
     if rows is None:
         dense.add_(values, alpha=weight)
     else:

@@ -124,6 +124,27 @@ def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumul
 
 
 @pytest.mark.parametrize("level", LEVELS)
+def test_under_a_gradient_scaler_the_rows_are_unscaled_and_steps_that_overflow_are_skipped(level):
+    # float16's gradient scaler as the trainer's, here the CPU's (torch.amp.GradScaler("cpu")), which
+    # works as CUDA's: Jacobian descent under it trains as without it, and skips the steps whose scaled
+    # gradients overflow, as the scaler does, leaving the model as it was.
+    batches = instances(["a", "b"] * 4)
+    unscaled, scaled, overflowing = classifier_model(), classifier_model(), classifier_model()
+    initial = copy.deepcopy(dict(overflowing.named_parameters()))
+    options = {"batch_size": 2, "aggregator": "upgrad", "level": level, "lr": 0.5}
+
+    train(unscaled, batches, **options)
+    train(scaled, batches, grad_scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10), **options)
+    train(overflowing, batches, grad_scaler=torch.amp.GradScaler("cpu", init_scale=float("inf")), **options)
+
+    trained = dict(scaled.named_parameters())
+    for name, parameter in unscaled.named_parameters():
+        assert torch.allclose(trained[name], parameter, atol=1e-6), name
+    assert any(not torch.equal(parameter, initial[name]) for name, parameter in unscaled.named_parameters())
+    assert all(torch.equal(parameter, initial[name]) for name, parameter in overflowing.named_parameters())
+
+
+@pytest.mark.parametrize("level", LEVELS)
 def test_a_step_with_one_task_trains_as_plain_training_and_says_so_once(caplog, level):
     batches = instances(["a", "b", "a", "b"])
     plain, upgrad = classifier_model(), classifier_model()

@@ -73,11 +73,13 @@ def train(
     level: str = "parameters",
     lr: float = 1.0,
     ddp_wrapped_model: Optional[DdpWrappedModel] = None,
+    grad_scaler: Optional[torch.amp.GradScaler] = None,
     **trainer_options: Any,
 ) -> Dict[str, Any]:
     """
     Trains `model` for one epoch over `batches` (in order) with plain SGD, through the `jacobian_descent`
     callback with `aggregator` at `level` (plain training when `None`); returns the trainer's metrics.
+    A `grad_scaler` is the trainer's, as `use_amp` in float16 makes it on CUDA (there, CUDA's scaler).
     """
     callbacks = [] if aggregator is None else [JacobianDescentCallback("unused", aggregator, level=level)]
     loader = SimpleDataLoader(batches, batch_size, vocab=model.vocab)
@@ -90,4 +92,5 @@ def train(
         ddp_wrapped_model=ddp_wrapped_model,
         **trainer_options,
     )
+    trainer._scaler = grad_scaler
     return trainer.train()

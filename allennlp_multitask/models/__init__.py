@@ -7,11 +7,13 @@ from allennlp_multitask.models.loss_weighting import (
 )
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.models.routing import get_forward_arguments
+from allennlp_multitask.models.scalarizer_weighting import ScalarizerLossWeighting
 
 __all__ = [
     "DynamicWeightAverage",
     "LossWeighting",
     "MultiTaskModel",
+    "ScalarizerLossWeighting",
     "StaticLossWeighting",
     "UncertaintyLossWeighting",
     "get_forward_arguments",

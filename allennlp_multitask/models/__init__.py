@@ -1,4 +1,5 @@
 from allennlp_multitask.models import heads
+from allennlp_multitask.models.gradnorm import GradNorm
 from allennlp_multitask.models.loss_weighting import (
     DynamicWeightAverage,
     LossWeighting,
@@ -11,6 +12,7 @@ from allennlp_multitask.models.scalarizer_weighting import ScalarizerLossWeighti
 
 __all__ = [
     "DynamicWeightAverage",
+    "GradNorm",
     "LossWeighting",
     "MultiTaskModel",
     "ScalarizerLossWeighting",

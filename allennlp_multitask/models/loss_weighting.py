@@ -59,6 +59,9 @@ class LossWeighting(torch.nn.Module, Registrable):
     def end_of_epoch(self) -> None:
         """Called when the model's metrics are reset, at the end of each training and validation pass."""
 
+    def bind(self, model: torch.nn.Module) -> None:
+        """Called by the model once it is built, for a weighting that reads the model's parameters."""
+
     learns_after_step = False
     """Whether `update_after_step` must get the losses of each training batch recomputed after the step."""
 

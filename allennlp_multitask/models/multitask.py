@@ -110,8 +110,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     active_heads : `List[str]`, optional (default = `all heads`)
         The heads that run; others are skipped (see `set_active_heads`).
     loss_weighting : `Lazy[LossWeighting]`, optional (default = `static, from loss_weights`)
-        How head losses combine: `static`, `uncertainty`, `dwa`, TorchJD's scalarizers (`famo`,
-        `stch`, `uw`, ...: see the loss-weighting guide). Not together with `loss_weights`.
+        How head losses combine: `static`, `uncertainty`, `dwa`, `gradnorm`, TorchJD's scalarizers
+        (`famo`, `stch`, `uw`, ...: see the loss-weighting guide). Not together with `loss_weights`.
     include_backbone_outputs : `bool`, optional (default = `True`)
         Whether the outputs (and so predictions) hold the backbone's outputs (e.g. `encoded_text` and
         `encoded_text_mask`) besides the heads' outputs and the loss, as AllenNLP's model's do. They are
@@ -182,6 +182,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._batch_before_step: Optional[Dict[str, Any]] = None
         self._losses_after_step: Optional[Dict[str, torch.Tensor]] = None
         (initializer or InitializerApplicator())(self)
+        self._loss_weighting.bind(self)
 
     @property
     def task_heads(self) -> Dict[str, List[str]]:

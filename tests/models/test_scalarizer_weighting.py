@@ -101,34 +101,38 @@ def test_famo_learns_from_the_losses_recomputed_after_each_step_and_leaves_metri
     assert model._heads["pos"]._accuracy.total_count == 2 * tokens
 
 
-def famo_on_a_worker(rank: int) -> torch.Tensor:
-    torch.manual_seed(0)
-    model = conll_model({"model.loss_weighting": {"type": "famo", "lr": 0.05}})
-    instances = read_instances("conll")
-    batch = tensor_batch(model, instances[4 * rank : 4 * rank + 4])  # Each worker its own batch.
+def famo_on_a_worker(rank: int, model: torch.nn.Module) -> torch.Tensor:
+    batch = tensor_batch(model, read_instances("conll")[4 * rank : 4 * rank + 4])  # Each worker its own batch.
     train_steps(model, batch, 3)
     model.get_metrics(reset=True)
     return model._loss_weighting.scalarizer._w.detach()
 
 
-@pytest.mark.slow
-@pytest.mark.subprocess
+@pytest.mark.distributed
 def test_famo_keeps_the_same_weights_on_two_workers(tmp_path: Path):
-    first, second = on_two_workers(famo_on_a_worker, out_dir=tmp_path)
+    torch.manual_seed(0)
+    model = conll_model({"model.loss_weighting": {"type": "famo", "lr": 0.05}})
+    first, second = on_two_workers(famo_on_a_worker, model, out_dir=tmp_path)
     assert not torch.equal(first, torch.zeros(3))
     assert torch.equal(first, second)
 
 
-def train_run(run: Path, monkeypatch: pytest.MonkeyPatch, weighting: dict, *options: str, crash: bool) -> None:
+def train_run(
+    run: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    weighting: dict,
+    *options: str,
+    crash: bool,
+    config: Path = EXAMPLE_CONFIG,
+) -> None:
+    """`allennlp train` on `config` for 2 epochs with `weighting`, crashing in the second if asked."""
     overrides = {
         "model.loss_weighting": weighting,
-        "model.loss_weights": {},  # The example weighs its heads statically.
+        "model.loss_weights": {},  # The sentiment example weighs its heads statically.
         "trainer.num_epochs": 2,
         "trainer.callbacks": [{"type": "test_crash_once", "crash_in_epoch": 1 if crash else None}],
     }
-    allennlp(
-        "train", str(EXAMPLE_CONFIG), "-s", str(run), "-o", json.dumps(overrides), *options, monkeypatch=monkeypatch
-    )
+    allennlp("train", str(config), "-s", str(run), "-o", json.dumps(overrides), *options, monkeypatch=monkeypatch)
 
 
 @pytest.mark.slow

@@ -146,3 +146,18 @@ def test_a_crashed_run_resumes_as_if_never_stopped(weighting, in_repo_root, tmp_
     assert metrics == final_metrics(tmp_path / "resumed")
     weights = [metrics[f"training_{head}_loss_weight"] for head in ("sentiment", "topic")]
     assert weights != [1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["stch", "famo", "geometric_mean"])
+def test_the_heads_terms_for_jacobian_descent_give_the_losss_gradient(name):
+    model = conll_model({"model.loss_weighting": {"type": name, **CONFIGS[name]}})
+    outputs = model(**tensor_batch(model, read_instances("conll")[:4]))
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    terms = model.loss_terms(outputs)
+    assert list(terms) == ["ner", "pos"]
+    from_terms = torch.autograd.grad(sum(terms.values()), parameters, retain_graph=True, allow_unused=True)
+    from_loss = torch.autograd.grad(outputs["loss"], parameters, allow_unused=True)
+    for term_gradient, loss_gradient in zip(from_terms, from_loss):
+        assert (term_gradient is None) == (loss_gradient is None)
+        if loss_gradient is not None:
+            torch.testing.assert_close(term_gradient, loss_gradient)

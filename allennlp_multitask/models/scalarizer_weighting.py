@@ -47,7 +47,7 @@ class ScalarizerLossWeighting(LossWeighting):
     trainer's optimizer trains and the checkpoints save; those that TorchJD learns itself (`famo`'s
     logits, after each optimizer step, from the losses recomputed on the same batch) are saved too,
     with the state of FAMO's own optimizer. Under DDP, FAMO's update uses the losses averaged over
-    the workers, so every worker keeps the same weights.
+    the workers, so every worker keeps the same weights; `random`'s weights are worker 0's draw.
 
     A head's reported weight (`{head}_loss_weight`) and its term for Jacobian descent use the
     derivative of the combined loss with respect to that head's loss, at the latest losses.
@@ -132,6 +132,11 @@ class ScalarizerLossWeighting(LossWeighting):
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
         values = self._values(head_losses)
         self.latest_losses.copy_(values.detach())
+        if self.scalarizer_class_name == "Random" and is_distributed():
+            # Each worker would draw its own weights: all take worker 0's draw.
+            weights = self._derivatives(values)
+            dist.broadcast(weights, src=0)
+            return (weights * values).sum()
         return self.scalarizer(values)
 
     def _derivatives(self, values: torch.Tensor) -> torch.Tensor:

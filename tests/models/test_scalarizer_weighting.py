@@ -161,3 +161,24 @@ def test_the_heads_terms_for_jacobian_descent_give_the_losss_gradient(name):
         assert (term_gradient is None) == (loss_gradient is None)
         if loss_gradient is not None:
             torch.testing.assert_close(term_gradient, loss_gradient)
+
+
+def random_weights_on_a_worker(rank: int, model: torch.nn.Module) -> list[torch.Tensor]:
+    torch.manual_seed(rank)  # Each worker its own random numbers.
+    batch = tensor_batch(model, read_instances("conll")[4 * rank : 4 * rank + 4])
+    weights = []
+    for _ in range(2):
+        outputs = model(**batch)
+        losses = torch.stack([outputs["ner_loss"], outputs["pos_loss"], torch.tensor(1.0)])
+        (weight,) = torch.autograd.grad(outputs["loss"], outputs["ner_loss"], retain_graph=True)
+        weights.append(torch.cat([weight.view(1), losses.detach()]))
+    return weights
+
+
+@pytest.mark.distributed
+def test_random_weights_are_worker_zeros_draw_on_every_worker(tmp_path: Path):
+    model = conll_model({"model.loss_weighting": {"type": "random"}})
+    first, second = on_two_workers(random_weights_on_a_worker, model, out_dir=tmp_path)
+    assert first[0][0] == second[0][0] and first[1][0] == second[1][0]  # The same draw, batch after batch,
+    assert first[0][0] != first[1][0]  # new for each batch,
+    assert not torch.equal(first[0][1:], second[0][1:])  # on different losses.

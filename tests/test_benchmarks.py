@@ -37,6 +37,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "step_page_faults",
         "kill_and_resume",
         "peft_multitask",
+        "loss_weighting_step",
     ]:
         sys.modules.pop(name, None)
 
@@ -129,3 +130,11 @@ def test_peft_benchmark_sets_each_lora_variant_beside_full_fine_tuning(benchmark
     shares = [float(re.fullmatch(r"[\d,]+ \((\d+\.\d)%\)", row[2]).group(1)) for row in rows]
     assert shares[0] == 100.0 and all(share < 100.0 for share in shares[1:]), rows
     assert all(re.fullmatch(r"\d+\.\d\d", row[4]) and re.fullmatch(r"\d+\.\d \(x\d+\.\d\d\)", row[5]) for row in rows)
+
+
+def test_loss_weighting_benchmark_times_every_weighting_against_static(benchmarks, capsys):
+    module = benchmarks("loss_weighting_step")
+    module.main(["--steps", "1", "--warmup", "0", "--batch-size", "6", "--tokens", "6", "--width", "16"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == list(module.WEIGHTINGS)
+    assert all(re.fullmatch(r"\d+\.\d\d", row[1]) and re.fullmatch(r"x\d+\.\d{3}", row[2]) for row in rows), rows

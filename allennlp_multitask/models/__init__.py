@@ -1,4 +1,5 @@
 from allennlp_multitask.models import heads
+from allennlp_multitask.models.gradnorm import GradNorm
 from allennlp_multitask.models.loss_weighting import (
     DynamicWeightAverage,
     LossWeighting,
@@ -7,11 +8,14 @@ from allennlp_multitask.models.loss_weighting import (
 )
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.models.routing import get_forward_arguments
+from allennlp_multitask.models.scalarizer_weighting import ScalarizerLossWeighting
 
 __all__ = [
     "DynamicWeightAverage",
+    "GradNorm",
     "LossWeighting",
     "MultiTaskModel",
+    "ScalarizerLossWeighting",
     "StaticLossWeighting",
     "UncertaintyLossWeighting",
     "get_forward_arguments",

@@ -59,6 +59,18 @@ class LossWeighting(torch.nn.Module, Registrable):
     def end_of_epoch(self) -> None:
         """Called when the model's metrics are reset, at the end of each training and validation pass."""
 
+    def bind(self, model: torch.nn.Module) -> None:
+        """Called by the model once it is built, for a weighting that reads the model's parameters."""
+
+    learns_after_step = False
+    """Whether `update_after_step` must get the losses of each training batch recomputed after the step."""
+
+    def update_after_step(self, head_losses: Mapping[str, torch.Tensor]) -> None:
+        """
+        Learns from `head_losses`, the losses of the last training batch recomputed after the optimizer
+        step, when `learns_after_step`.
+        """
+
     def running_state(self) -> List[torch.Tensor]:
         """
         The tensors that `forward` updates in place (e.g. running loss sums). The model keeps a copy

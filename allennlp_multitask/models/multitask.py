@@ -111,7 +111,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
     active_heads : `List[str]`, optional (default = `all heads`)
         The heads that run; others are skipped (see `set_active_heads`).
     loss_weighting : `Lazy[LossWeighting]`, optional (default = `static, from loss_weights`)
-        How head losses combine: `static`, `uncertainty` or `dwa`. Not together with `loss_weights`.
+        How head losses combine: `static`, `uncertainty`, `dwa`, `gradnorm`, TorchJD's scalarizers
+        (`famo`, `stch`, `uw`, ...: see the loss-weighting guide). Not together with `loss_weights`.
     include_backbone_outputs : `bool`, optional (default = `True`)
         Whether the outputs (and so predictions) hold the backbone's outputs (e.g. `encoded_text` and
         `encoded_text_mask`) besides the heads' outputs and the loss, as AllenNLP's model's do. They are
@@ -189,7 +190,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             )
         else:
             self._loss_weighting = loss_weighting.construct(head_names=head_names)
+        # The last training batch, kept for a loss weighting that learns from its losses after the step.
+        self._batch_before_step: Optional[Dict[str, Any]] = None
+        self._losses_after_step: Optional[Dict[str, torch.Tensor]] = None
         (initializer or InitializerApplicator())(self)
+        self._loss_weighting.bind(self)
 
     @property
     def task_heads(self) -> Dict[str, List[str]]:
@@ -245,6 +250,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             )
         if len(tasks) == 0:
             raise ValueError("MultiTaskModel got an empty batch (no instances in its 'task' field).")
+        self._update_weighting_after_step()
         head_rows = self.route(tasks)
         distributed = is_distributed()
         if distributed and not isinstance(tasks, CheckedTasks):
@@ -271,9 +277,32 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         except BaseException:
             held.discard()
             raise
+        if self._losses_after_step is not None:
+            held.discard()  # Losses recomputed for the loss weighting: the metrics counted this batch already.
+            return outputs
         held.release()
         self._heads_run.update(head_plans)
+        if self._loss_weighting.learns_after_step and self.training and torch.is_grad_enabled():
+            self._batch_before_step = kwargs
         return outputs
+
+    def _update_weighting_after_step(self) -> None:
+        """
+        Gives a loss weighting that learns from the change in the losses over an optimizer step (FAMO) the
+        losses of the last training batch, recomputed now that the step was taken; the heads' metrics stay
+        as they were.
+        """
+        batch, self._batch_before_step = self._batch_before_step, None
+        if batch is None:
+            return
+        losses: Dict[str, torch.Tensor] = {}
+        self._losses_after_step = losses
+        try:
+            with torch.no_grad():
+                self.forward(**batch)
+        finally:
+            self._losses_after_step = None
+        self._loss_weighting.update_after_step(losses)
 
     def _run_heads(
         self,
@@ -301,7 +330,9 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                     raise self._not_a_scalar_loss(head, loss)
                 head_losses[head] = loss
-        if head_losses:
+        if head_losses and self._losses_after_step is not None:
+            self._losses_after_step.update(head_losses)  # Recomputed for the loss weighting only.
+        elif head_losses:
             loss = self._loss_weighting(head_losses)
             self._check_finite(loss, head_losses)
             if distributed and self.training and torch.is_grad_enabled():
@@ -416,6 +447,8 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         self._tracked_metrics.remove(metric)
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        if reset:
+            self._update_weighting_after_step()  # The epoch's last step, before its weights are reported.
         metrics: Dict[str, float] = {}
         for head in self._heads_to_report(reset):
             for key, value in self._heads[head].get_metrics(reset).items():

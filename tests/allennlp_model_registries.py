@@ -19,16 +19,20 @@ from allennlp.training import Trainer
 from allennlp.training.checkpointer import Checkpointer
 
 from tests.allennlp_registries import (
+    ADVERSARIAL_CLASSIFIER,
+    ADVERSARY,
     BOE,
     CLASSIFIER,
     MULTITASK_READER,
     ONE_EPOCH,
+    PCA,
     TEXT_READER,
     WORD_EMBEDDER,
     Bench,
     Case,
     Registry,
     classifier_model,
+    smooth_scores,
     train_classifier,
     typed,
 )
@@ -55,16 +59,19 @@ def archived_classifier(bench: Bench) -> str:
 
 
 def run_model(bench: Bench, name: str, case: Case) -> None:
-    reader, file = case.inputs
-    instances = read(bench, reader, file)
-    vocab = Vocabulary.from_instances(instances)
     config = {**typed(name, case)}
     if name == "from_archive":
         config["archive_file"] = archived_classifier(bench)
-    model = Model.from_params(bench.params(config), vocab=vocab)
-    batch = Batch(instances)
-    batch.index_instances(model.vocab)
-    outputs = model(**batch.as_tensor_dict())
+    if isinstance(case.inputs, dict):  # a model of tensors, not of text: its forward's arguments
+        model = Model.from_params(bench.params(config), vocab=bench.vocabulary())
+        outputs = model(**case.inputs)
+    else:
+        reader, file = case.inputs
+        instances = read(bench, reader, file)
+        model = Model.from_params(bench.params(config), vocab=Vocabulary.from_instances(instances))
+        batch = Batch(instances)
+        batch.index_instances(model.vocab)
+        outputs = model(**batch.as_tensor_dict())
     outputs["loss"].backward()
     assert model.get_metrics(reset=True) is not None and model.make_output_human_readable(outputs), name
 
@@ -73,7 +80,18 @@ MODELS = Registry(
     Model,
     run_model,
     {
+        "adversarial_bias_mitigator": Case(
+            {k: v for k, v in ADVERSARIAL_CLASSIFIER.items() if k != "type"}, (TEXT_READER, "text.jsonl")
+        ),
         "basic_classifier": Case({k: v for k, v in CLASSIFIER.items() if k != "type"}, (TEXT_READER, "text.jsonl")),
+        "bias_mitigator_applicator": Case(
+            {"base_model": CLASSIFIER, "bias_mitigator": {"type": "linear", "bias_direction": PCA}},
+            (TEXT_READER, "text.jsonl"),
+        ),
+        "feedforward_regression_adversary": Case(
+            {"feedforward": ADVERSARY["feedforward"]},
+            {"input": smooth_scores(2, 2), "label": smooth_scores(2, 1)},
+        ),
         "from_archive": Case({}, (TEXT_READER, "text.jsonl")),
         "multitask": Case(
             {

@@ -70,6 +70,9 @@ class Bench:
             "conll2003.txt": "-DOCSTART- -X- -X- O\n\nthe DT B-NP O\nfilm NN I-NP B-MISC\n\nwas VBD B-VP O\n",
             "conll_tags.txt": "the DT O\nfilm NN B-X\n\nwas VBD O\n",
             "babi.txt": "1 Mary went to the kitchen.\n2 Where is Mary?\tkitchen\t1\n",
+            # Fairness's seed words: a list of words, or of pairs.
+            "seed_words.json": json.dumps(["the", "film", "great"]),
+            "seed_word_pairs.json": json.dumps([["the", "film"], ["was", "great"]]),
         }
         for name, text in lines.items():
             self.files[name] = self.directory / name
@@ -133,6 +136,25 @@ class Bench:
 WORD_EMBEDDER = {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}}
 BOE = {"type": "boe", "embedding_dim": 4}
 CLASSIFIER = {"type": "basic_classifier", "text_field_embedder": WORD_EMBEDDER, "seq2vec_encoder": BOE}
+
+
+# Fairness: seed words (`seed_words.json`, `seed_word_pairs.json`) tokenized as the bench's vocabulary has them.
+WHITESPACE = {"type": "whitespace"}
+SEED_VOCABULARY = {"type": "from_files", "directory": "vocabulary"}
+SEEDS = {"seed_words_file": "seed_words.json", "tokenizer": WHITESPACE, "direction_vocab": SEED_VOCABULARY}
+PCA = {"type": "pca", **SEEDS}
+# The classifier, with an adversary recovering the words' bias direction from its two class probabilities.
+ADVERSARY = {
+    "type": "feedforward_regression_adversary",
+    "feedforward": {"input_dim": 2, "num_layers": 1, "hidden_dims": 1, "activations": "linear"},
+}
+ADVERSARIAL_CLASSIFIER = {
+    "type": "adversarial_bias_mitigator",
+    "predictor": CLASSIFIER,
+    "adversary": ADVERSARY,
+    "bias_direction": PCA,
+    "predictor_output_key": "probs",
+}
 
 
 def classifier_model(vocab: Vocabulary) -> Model:
@@ -297,13 +319,15 @@ MOMENTUM_SCHEDULERS = Registry(
 ONE_EPOCH = {"num_epochs": 1, "optimizer": {"type": "sgd", "lr": 0.1}}
 
 
-def train_classifier(bench: Bench, directory: str, trainer: Dict[str, Any]) -> Dict[str, Any]:
-    """Trains a classifier on the bench's instances as the `trainer` config says; its metrics."""
+def train_classifier(
+    bench: Bench, directory: str, trainer: Dict[str, Any], model: Dict[str, Any] = CLASSIFIER
+) -> Dict[str, Any]:
+    """Trains a classifier (`model`) on the bench's instances as the `trainer` config says; its metrics."""
     vocab = bench.vocabulary()
     loader = SimpleDataLoader(bench.instances(), batch_size=2, vocab=vocab)
     built = Trainer.from_params(
         bench.params(trainer),
-        model=classifier_model(vocab),
+        model=Model.from_params(bench.params(model), vocab=vocab),
         serialization_dir=str(bench.directory / directory),
         data_loader=loader,
         validation_data_loader=loader,
@@ -313,13 +337,15 @@ def train_classifier(bench: Bench, directory: str, trainer: Dict[str, Any]) -> D
 
 def run_callback(bench: Bench, name: str, case: Case) -> None:
     trainer = {**ONE_EPOCH, "callbacks": [typed(name, case)], "enable_default_callbacks": False}
-    assert "training_loss" in train_classifier(bench, f"callback_{name}", trainer), name
+    metrics = train_classifier(bench, f"callback_{name}", trainer, case.inputs or CLASSIFIER)
+    assert "training_loss" in metrics, name
 
 
 CALLBACKS = Registry(
     TrainerCallback,
     run_callback,
     {
+        "adversarial_bias_mitigator_backward": Case({}, ADVERSARIAL_CLASSIFIER),
         "confidence_checks": Case({}),
         "console_logger": Case({}),
         "jacobian_descent": Excluded(
@@ -363,6 +389,13 @@ CLASSIFICATION = (smooth_scores(4, 3), cycled_labels(4))
 MULTI_LABEL = (smooth_scores(4, 3).sigmoid(), cycled_labels(4, 3, classes=2))
 SEQUENCES = (cycled_labels(2, 4, classes=5), cycled_labels(2, 4, classes=5).flip(1))
 BEAMS = (cycled_labels(2, 2, 3), cycled_labels(2, 3), MASK)
+# Fairness metrics: two classes, two values of the protected variable; predictions, (gold labels,) protected labels.
+FAIRNESS = {"num_classes": 2, "num_protected_variable_labels": 2}
+PREDICTED, GOLD, PROTECTED = (
+    cycled_labels(4, classes=2),
+    cycled_labels(4, classes=2).flip(0),
+    torch.tensor([0, 0, 1, 1]),
+)
 
 
 def run_metric(bench: Bench, name: str, case: Case) -> None:
@@ -375,6 +408,7 @@ METRICS = Registry(
     Metric,
     run_metric,
     {
+        "association_without_ground_truth": Case(FAIRNESS, (PREDICTED, PROTECTED)),
         "attachment_scores": Case(
             {}, (cycled_labels(2, 3), cycled_labels(2, 3), cycled_labels(2, 3), cycled_labels(2, 3).flip(1), MASK)
         ),
@@ -392,13 +426,17 @@ METRICS = Registry(
         "fbeta": Case({}, CLASSIFICATION),
         "fbeta_multi_label": Case({}, MULTI_LABEL),
         "fbeta_verbose": Case({}, CLASSIFICATION),
+        "independence": Case(FAIRNESS, (PREDICTED, PROTECTED)),
         "mean_absolute_error": Case({}, REGRESSION),
         "pearson_correlation": Case({}, REGRESSION),
+        "nli": Case({}, (smooth_scores(4, 3).softmax(-1),)),
         "perplexity": Case({}, (0.5,)),
         "rouge": Case({}, SEQUENCES),
+        "separation": Case(FAIRNESS, (PREDICTED, GOLD, PROTECTED)),
         "sequence_accuracy": Case({}, BEAMS),
         "span_f1": Case({}, (smooth_scores(2, 3, 3), cycled_labels(2, 3), MASK)),
         "spearman_correlation": Case({}, REGRESSION),
+        "sufficiency": Case(FAIRNESS, (PREDICTED, GOLD, PROTECTED)),
         "unigram_recall": Case({}, BEAMS),
     },
 )

@@ -2,22 +2,47 @@
 Every component AllenNLP registers builds from a minimal config and runs once on today's torch, transformers
 and Python, with our package imported (so where we replace a name, ours is swept). The tables, one per
 registry, are in `tests/allennlp_registries.py` (training, data and modules), `tests/allennlp_nn_registries.py`
-(building blocks) and `tests/allennlp_model_registries.py` (models, trainers, evaluation, and the registries
-left to other tests); what cannot run here is excluded there with its reason.
+(building blocks), `tests/allennlp_model_registries.py` (models, trainers, evaluation, and the registries
+left to other tests) and `tests/allennlp_analysis_registries.py` (fairness, interpretation, span extractors,
+vision); what cannot run here is excluded there with its reason.
 """
 
+import importlib
+import importlib.util
+import pkgutil
 from pathlib import Path
 
-import allennlp.commands  # noqa: F401  (imports everything AllenNLP registers, as the `allennlp` command does)
+import allennlp
 import pytest
 from allennlp.common import Registrable
 
+from tests.allennlp_analysis_registries import ANALYSIS_REGISTRIES
 from tests.allennlp_model_registries import MODEL_REGISTRIES, NOT_SWEPT
 from tests.allennlp_nn_registries import NN_REGISTRIES
 from tests.allennlp_registries import REGISTRIES as TRAINING_REGISTRIES
 from tests.allennlp_registries import Bench, Case, Excluded
 
-REGISTRIES = (*TRAINING_REGISTRIES, *NN_REGISTRIES, *MODEL_REGISTRIES)
+# AllenNLP's modules that import `checklist`, the package of AllenNLP's optional `checklist` extra, which is not
+# installed (no multitask component needs it): imported only where it is.
+NEEDS_CHECKLIST = [
+    "allennlp.commands._checklist_internal",
+    "allennlp.common.testing.checklist_test",
+    "allennlp.confidence_checks.task_checklists",
+    "allennlp.sanity_checks.task_checklists",
+]
+
+
+def import_every_allennlp_module() -> None:
+    """Imports what AllenNLP registers, all of it, whatever the other test modules imported before this one."""
+    checklist_installed = importlib.util.find_spec("checklist") is not None
+    for module in pkgutil.walk_packages(allennlp.__path__, "allennlp."):
+        if checklist_installed or module.name not in NEEDS_CHECKLIST:
+            importlib.import_module(module.name)
+
+
+import_every_allennlp_module()
+
+REGISTRIES = (*TRAINING_REGISTRIES, *NN_REGISTRIES, *MODEL_REGISTRIES, *ANALYSIS_REGISTRIES)
 
 CASES = [
     pytest.param(registry, name, id=f"{registry.base.__name__}-{name}")

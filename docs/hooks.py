@@ -34,6 +34,7 @@ GENERATED = re.compile(
     r"^(<!-- generated: ([a-z-]+) -->\n).*?^(<!-- end generated: \2 -->)$", flags=re.MULTILINE | re.DOTALL
 )
 DOCS = os.path.dirname(os.path.abspath(__file__))
+RELATIVE_LINK = re.compile(r"\[([^\]]+)\]\((?![a-z]+:|#)[^)]*\)")
 
 # Constructor parameters that AllenNLP supplies itself; a configuration does not give them.
 SUPPLIED_BY_ALLENNLP = {
@@ -312,7 +313,8 @@ def component_section(component: Component, heading: str = "###") -> str:
         render_parameters_section(docstring_parameters(component)),
     ]
     lines += ["", "Example:", "", example(component), ""]
-    return "\n".join(lines)
+    # AllenNLP's docstrings link to pages of AllenNLP's own site by relative paths: their text only here.
+    return RELATIVE_LINK.sub(r"\1", "\n".join(lines))
 
 
 def configuration_reference() -> str:

@@ -56,6 +56,7 @@ def test_start_up_imports_nothing_but_the_finder_and_applies_nothing_until_allen
     assert printed.split(maxsplit=2) == ["True", str(len(allennlp_multitask_compat.FIXES)), "[]\n"]
 
 
+@pytest.mark.slow
 def test_a_fix_applied_after_its_module_loads_waits_for_the_load_not_for_a_look_up():
     # `importlib.util.find_spec` asks the finders for a module without loading it.
     printed = python(

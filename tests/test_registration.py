@@ -75,6 +75,7 @@ def import_logs(level: str) -> str:
     return finished.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_importing_logs_which_class_replaces_allennlps_at_debug():
     logs = import_logs("DEBUG")
@@ -91,6 +92,7 @@ def test_importing_logs_which_class_replaces_allennlps_at_debug():
         assert f"{kind} '{name}' is allennlp_multitask.{path}, replacing allennlp.{path}" in logs
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_importing_logs_nothing_at_allennlps_default_level():
     # `allennlp` logs at INFO: what we replace is listed in the docs, and logged at DEBUG only.

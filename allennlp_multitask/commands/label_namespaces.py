@@ -16,11 +16,14 @@ from allennlp_multitask.models.multitask import MultiTaskModel
 
 
 def _class_label_readers(readers: Mapping[str, DatasetReader]) -> Dict[str, LabeledTextJsonReader]:
-    """The tasks' `labeled_text_json` readers that put class labels in a namespace, by task."""
+    """
+    The tasks' `labeled_text_json` readers that put class labels in one namespace, by task (with
+    `label_keys`, each label has the namespace of its key).
+    """
     return {
         task: reader
         for task, reader in readers.items()
-        if isinstance(reader, LabeledTextJsonReader) and not reader.numeric_labels
+        if isinstance(reader, LabeledTextJsonReader) and not reader.numeric_labels and reader.label_keys is None
     }
 
 

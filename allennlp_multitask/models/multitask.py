@@ -16,6 +16,7 @@ from allennlp.training.metrics import Metric
 
 from allennlp_multitask.common.mixed_precision import amp_dtype_named, autocast, check_autocast_supported, in_float32
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.data.absent_labels import ABSENT_LABELS
 from allennlp_multitask.data.batch import Batch
 from allennlp_multitask.data.worker_schedule import CheckedTasks
 from allennlp_multitask.models.configuration import (
@@ -31,6 +32,7 @@ from allennlp_multitask.models.distributed import (
 )
 from allennlp_multitask.models.head_inputs import HeadInput, own_backbone_inputs
 from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
+from allennlp_multitask.models.partial_labels import LabelledParts, merge_rows, split_by_labels
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
     HeadRows,
@@ -255,16 +257,27 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         distributed = is_distributed()
         if distributed and not isinstance(tasks, CheckedTasks):
             check_same_heads_on_every_worker(list(self._heads), head_rows.heads)
-        backbone_outputs = self._backbone(**self._routers[BACKBONE].select(kwargs))
+        absent = kwargs.get(ABSENT_LABELS)
+        inputs = kwargs if absent is None else {key: value for key, value in kwargs.items() if key != ABSENT_LABELS}
+        backbone_outputs = self._backbone(**self._routers[BACKBONE].select(inputs))
         self._check_batch_first(backbone_outputs, len(tasks))
         self._backbone_output_names = tuple(backbone_outputs)
-        available = {**backbone_outputs, **kwargs}
+        available = {**backbone_outputs, **inputs}
         # Every head's arguments are checked before any head runs (and updates its metrics).
         keys = tuple(available)
         head_plans = {head: self._routers[head].plan(keys) for head in head_rows.heads}
-        arguments = head_arguments(head_rows, head_plans, available)
+        parts = None if absent is None else split_by_labels(head_rows, head_plans, absent, keep_empty=distributed)
+        if parts is None:
+            arguments = head_arguments(head_rows, head_plans, available)
+            unlabelled_arguments: Dict[str, Dict[str, Any]] = {}
+        else:
+            arguments = head_arguments(parts.labelled, parts.labelled_plans, available)
+            unlabelled_arguments = head_arguments(parts.unlabelled, parts.unlabelled_plans, available)
         if self._head_inputs is not None:
-            self._head_inputs = own_backbone_inputs(head_rows, head_plans, arguments, backbone_outputs, available)
+            labelled_rows, labelled_plans = (head_rows, head_plans) if parts is None else parts[:2]
+            self._head_inputs = own_backbone_inputs(
+                labelled_rows, labelled_plans, arguments, backbone_outputs, available
+            )
         # What only shows once heads ran (a bad loss, a head's own error) must leave their metrics as they
         # were: the heads' metric updates are held back until everything passed.
         held = HeldBackUpdates(
@@ -273,7 +286,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         )
         try:
             with held:
-                outputs = self._run_heads(arguments, backbone_outputs, distributed)
+                outputs = self._run_heads(head_rows.heads, arguments, unlabelled_arguments, parts, backbone_outputs)
         except BaseException:
             held.discard()
             raise
@@ -306,19 +319,22 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
 
     def _run_heads(
         self,
+        heads: List[str],
         arguments: Dict[str, Dict[str, Any]],
+        unlabelled_arguments: Dict[str, Dict[str, Any]],
+        parts: Optional[LabelledParts],
         backbone_outputs: Mapping[str, Any],
-        distributed: bool,
     ) -> Dict[str, Any]:
         """
-        Runs each head on its `arguments` (by head; each head's are let go as it runs), and combines
-        the losses.
+        Runs each of `heads` on its `arguments` and, under partial labels (`parts`), its
+        `unlabelled_arguments` (by head; each head's are let go as it runs), and combines the losses.
         """
         outputs: Dict[str, Any] = dict(backbone_outputs) if self._include_backbone_outputs else {}
         head_losses: Dict[str, torch.Tensor] = {}
-        heads = self._heads
-        for head in list(arguments):
-            head_outputs = heads[head](**arguments.pop(head))
+        for head in heads:
+            head_outputs = self._head_outputs(
+                head, arguments.pop(head, None), unlabelled_arguments.pop(head, None), parts
+            )
             output_names = self._output_names[head]
             for key, value in head_outputs.items():
                 name = output_names.get(key)
@@ -335,12 +351,40 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         elif head_losses:
             loss = self._loss_weighting(head_losses)
             self._check_finite(loss, head_losses)
-            if distributed and self.training and torch.is_grad_enabled():
+            if is_distributed() and self.training and torch.is_grad_enabled():
                 idle_heads = [module for head, module in self._heads.items() if head not in head_losses]
                 loss = loss + zero_touching(loss, idle_heads)
             self._heads_called.update(head_losses)
             outputs["loss"] = loss
         return outputs
+
+    def _head_outputs(
+        self,
+        head: str,
+        arguments: Optional[Dict[str, Any]],
+        unlabelled_arguments: Optional[Dict[str, Any]],
+        parts: Optional[LabelledParts],
+    ) -> Dict[str, Any]:
+        """
+        The outputs of `head` on its rows: with their labels (`arguments`) and, where some rows lack one,
+        on those rows without it (`unlabelled_arguments`, predictions only), put back in batch order with
+        the loss of the labelled rows, if any.
+        """
+        module = self._heads[head]
+        if unlabelled_arguments is None:
+            assert arguments is not None  # A head of the batch runs on its labelled rows, its unlabelled, or both.
+            return module(**arguments)
+        unlabelled = module(**unlabelled_arguments)
+        if arguments is None:
+            return unlabelled
+        assert parts is not None  # Unlabelled arguments come from the parts.
+        labelled = dict(module(**arguments))
+        loss = labelled.pop("loss", None)
+        labelled_rows, unlabelled_rows = parts.rows(head)
+        merged = merge_rows(head, [(labelled_rows, labelled), (unlabelled_rows, unlabelled)])
+        if loss is not None and labelled_rows:
+            merged["loss"] = loss
+        return merged
 
     @staticmethod
     def _check_batch_first(backbone_outputs: Mapping[str, Any], batch_size: int) -> None:

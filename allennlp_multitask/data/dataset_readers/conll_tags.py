@@ -6,10 +6,15 @@ from allennlp.data import DatasetReader, Instance, Token, TokenIndexer
 from allennlp.data.fields import Field, SequenceLabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 
+from allennlp_multitask.data.absent_labels import absent_labels_field
+
 TOKENS = "tokens"
 CONLL_2003_COLUMNS = {"pos_tags": 1, "chunk_tags": 2, "ner_tags": 3}
 
-Sentence = Tuple[List[Token], Dict[str, List[str]]]
+# A token's tag in a column that holds no tags of that kind for its sentence (CoNLL-U's "no annotation").
+ABSENT = "_"
+
+Sentence = Tuple[List[Token], Dict[str, Optional[List[str]]]]
 
 
 @DatasetReader.register("conll_tags")
@@ -26,6 +31,11 @@ class ConllTagsReader(DatasetReader):
 
     Every token line of a file must have the same number of columns, enough for `tag_columns`: a line
     that differs (e.g. a token with a space in it) raises `ValueError` naming the file and line.
+
+    Partial labels: a sentence whose column holds `_` on every token (CoNLL-U's "no annotation") has no
+    tags of that kind; its tag field then holds a placeholder, which the multitask model's heads neither
+    learn nor score from (see the `absent_labels` field every instance has, naming such fields). A column
+    with `_` on some tokens of a sentence only raises `ValueError` naming the file and line.
 
     Registered as a `DatasetReader` with name "conll_tags".
 
@@ -66,11 +76,12 @@ class ConllTagsReader(DatasetReader):
         """Each sentence of the file; every line is checked, whichever sentences this worker keeps."""
         first_line: Optional[Tuple[int, int]] = None  # The first token line's number and column count.
         rows: List[List[str]] = []
+        first_row_line = 0
         for line_number, line in enumerate(data_file, start=1):
             columns = line.split()
             if not columns or columns[0] == "-DOCSTART-":
                 if rows:
-                    yield self._sentence(rows)
+                    yield self._sentence(rows, file_path, first_row_line)
                     rows = []
                 continue
             if first_line is None:
@@ -85,26 +96,47 @@ class ConllTagsReader(DatasetReader):
                     f"{file_path}:{line_number} has {len(columns)} column(s), but {file_path}:{first_line[0]} "
                     f"has {first_line[1]}: every line holds a token and its tags, separated by whitespace."
                 )
+            if not rows:
+                first_row_line = line_number
             rows.append(columns)
         if rows:
-            yield self._sentence(rows)
+            yield self._sentence(rows, file_path, first_row_line)
 
-    def _sentence(self, rows: List[List[str]]) -> Sentence:
+    def _sentence(self, rows: List[List[str]], file_path: str, first_line: int) -> Sentence:
+        """The sentence of `rows`, read from `file_path` from line `first_line` on."""
         tokens = [Token(row[0]) for row in rows]
-        return tokens, {name: [row[column] for row in rows] for name, column in self._tag_columns.items()}
+        tags: Dict[str, Optional[List[str]]] = {}
+        for name, column in self._tag_columns.items():
+            labels = [row[column] for row in rows]
+            absent = [row for row, label in enumerate(labels) if label == ABSENT]
+            if absent and len(absent) != len(labels):
+                raise ValueError(
+                    f"{file_path}:{first_line + absent[0]} has '{ABSENT}' (no annotation) in column {column} "
+                    f"({name}), but other tokens of its sentence have tags there: a sentence has tags of a "
+                    f"kind on every token or on none ('{ABSENT}' on every token)."
+                )
+            tags[name] = None if absent else labels
+        return tokens, tags
 
-    def text_to_instance(self, tokens: List[Token], **tags: List[str]) -> Instance:  # type: ignore
+    def text_to_instance(self, tokens: List[Token], **tags: Optional[List[str]]) -> Instance:  # type: ignore
         """
         An instance of `tokens`, with a tag field for each of `tags` given (by field name, one tag per
-        token). Raises `ValueError` for a name that is not one of `tag_columns`.
+        token; `None` for a sentence without tags of that kind: the field holds a placeholder, named in
+        the `absent_labels` field). Raises `ValueError` for a name that is not one of `tag_columns`.
         """
         unknown = sorted(set(tags) - set(self._tag_columns))
         if unknown:
             raise ValueError(f"conll_tags has no tag field(s) {unknown}; its tag fields: {sorted(self._tag_columns)}.")
         text = TextField(tokens)
         fields: Dict[str, Field] = {TOKENS: text}
+        absent = []
         for name, labels in tags.items():
-            fields[name] = SequenceLabelField(labels, text, label_namespace=name)
+            if labels is None:
+                absent.append(name)
+                fields[name] = SequenceLabelField([0] * len(tokens), text, label_namespace=name)
+            else:
+                fields[name] = SequenceLabelField(labels, text, label_namespace=name)
+        fields.update(absent_labels_field(absent))
         return Instance(fields)
 
     def apply_token_indexers(self, instance: Instance) -> None:

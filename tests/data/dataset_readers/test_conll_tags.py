@@ -17,7 +17,8 @@ def test_reads_the_tag_columns_as_allennlps_conll2003_reader_does():
     allennlps = list(Conll2003DatasetReader(tag_label=None, feature_labels=["pos", "ner"]).read(EXAMPLE_FILE))
     assert len(ours) == len(allennlps) == 48
     for instance, expected in zip(ours, allennlps):
-        assert set(instance.fields) == {"tokens", "pos_tags", "ner_tags"}
+        assert set(instance.fields) == {"tokens", "pos_tags", "ner_tags", "absent_labels"}
+        assert instance["absent_labels"].metadata == ()
         assert [token.text for token in instance["tokens"]] == [token.text for token in expected["tokens"]]
         for field in ("pos_tags", "ner_tags"):
             assert instance[field].labels == expected[field].labels
@@ -26,9 +27,9 @@ def test_reads_the_tag_columns_as_allennlps_conll2003_reader_does():
 
 def test_tokens_alone_make_an_instance_to_predict():
     reader = ConllTagsReader()
-    assert set(reader.text_to_instance([Token("Lena"), Token("Berg")]).fields) == {"tokens"}
+    assert set(reader.text_to_instance([Token("Lena"), Token("Berg")]).fields) == {"tokens", "absent_labels"}
     tagged = reader.text_to_instance([Token("Lena")], ner_tags=["I-PER"])
-    assert set(tagged.fields) == {"tokens", "ner_tags"} and tagged["ner_tags"].labels == ["I-PER"]
+    assert set(tagged.fields) == {"tokens", "ner_tags", "absent_labels"} and tagged["ner_tags"].labels == ["I-PER"]
     with pytest.raises(ValueError, match=r"no tag field\(s\) \['pos'\]; its tag fields: \['chunk_tags', 'ner_tags'"):
         reader.text_to_instance([Token("Lena")], pos=["NNP"])
 
@@ -64,3 +65,23 @@ def test_lines_with_other_columns_are_named_by_file_and_line(tmp_path, lines, me
 def test_tag_columns_cannot_take_the_tokens(tag_columns):
     with pytest.raises(ConfigurationError, match="tag_columns must name fields other than 'tokens' and columns from 1"):
         ConllTagsReader(tag_columns=tag_columns)
+
+
+def test_a_column_of_underscores_means_a_sentence_without_those_tags(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("Lena NNP I-PER\nBerg NNP I-PER\n\nvisited VBD _\nYork NNP _\n\nLena _ O\n")
+    reader = ConllTagsReader(tag_columns={"pos_tags": 1, "ner_tags": 2})
+    tagged, without_ner, without_pos = reader.read(str(path))
+    assert tagged["absent_labels"].metadata == () and tagged["ner_tags"].labels == ["I-PER", "I-PER"]
+    assert without_ner["absent_labels"].metadata == ("ner_tags",)
+    assert without_ner["pos_tags"].labels == ["VBD", "NNP"]
+    # A placeholder of as many tags as tokens, which adds nothing to the vocabulary.
+    assert without_ner["ner_tags"].labels == [0, 0] and without_ner["ner_tags"]._skip_indexing
+    assert without_pos["absent_labels"].metadata == ("pos_tags",)
+
+
+def test_a_column_with_underscores_on_some_tokens_only_is_named_by_file_and_line(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("Lena NNP I-PER\n\nvisited VBD O\nYork NNP _\n")
+    with pytest.raises(ValueError, match=r"data.txt:4 has '_' \(no annotation\) in column 2 \(ner_tags\), but other"):
+        list(ConllTagsReader(tag_columns={"pos_tags": 1, "ner_tags": 2}).read(str(path)))

@@ -140,3 +140,64 @@ def test_numeric_labels_refuse_what_is_not_a_number(tmp_path, score):
     path = write_lines(tmp_path / "data.jsonl", [{"sentence": "fine", "score": score}])
     with pytest.raises(ValueError, match=r"data.jsonl:1: the label \('score'\) must be a number \(numeric_labels\)"):
         list(reader.read(path))
+
+
+def label_keys_reader() -> LabeledTextJsonReader:
+    reader = DatasetReader.from_params(
+        Params(
+            {
+                "type": "labeled_text_json",
+                "text_key": "review",
+                "label_keys": ["sentiment", "score"],
+                "numeric_label_keys": ["score"],
+            }
+        )
+    )
+    assert isinstance(reader, LabeledTextJsonReader)
+    return reader
+
+
+def test_label_keys_read_several_labels_any_of_which_a_line_may_lack(tmp_path):
+    records = [
+        {"review": "great", "sentiment": "pos", "score": 4.5},
+        {"review": "meh", "sentiment": None},
+        {"review": "bad", "score": 1},
+    ]
+    both, neither, score_only = label_keys_reader().read(write_lines(tmp_path / "data.jsonl", records))
+    for instance in (both, neither, score_only):
+        assert set(instance.fields) == {"review", "sentiment", "score", "absent_labels"}
+    assert both["absent_labels"].metadata == ()
+    assert both["sentiment"].label == "pos" and both["sentiment"]._label_namespace == "sentiment"
+    assert float(both["score"].tensor) == 4.5
+    assert neither["absent_labels"].metadata == ("score", "sentiment")
+    # Placeholders: a label that adds nothing to the vocabulary, and a number.
+    assert neither["sentiment"]._skip_indexing and neither["sentiment"].label == 0
+    assert isinstance(neither["score"], TensorField)
+    assert score_only["absent_labels"].metadata == ("sentiment",) and float(score_only["score"].tensor) == 1.0
+
+
+def test_label_keys_text_alone_makes_an_instance_to_predict():
+    instance = label_keys_reader().text_to_instance("so so")
+    assert instance["absent_labels"].metadata == ("score", "sentiment")
+
+
+def test_label_keys_name_a_misspelled_key_by_file_and_line(tmp_path):
+    path = write_lines(tmp_path / "data.jsonl", [{"review": "ok", "sentiments": "pos"}])
+    with pytest.raises(ValueError, match=r"data.jsonl:1 has no 'sentiment' \(label_keys\) but has 'sentiments'"):
+        list(label_keys_reader().read(path))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"label_keys": ["a"], "label_key": "b"}, "takes label_keys .* or label_key, label_namespace"),
+        ({"label_keys": ["a"], "numeric_labels": True}, "takes label_keys .* or label_key, label_namespace"),
+        ({"label_keys": ["a", "a"]}, r"label_keys must be different keys, none of them text_key \('text'\)"),
+        ({"label_keys": ["text"]}, r"label_keys must be different keys"),
+        ({"label_keys": ["a"], "numeric_label_keys": ["b"]}, r"numeric_label_keys \['b'\] are not among"),
+        ({"numeric_label_keys": ["b"]}, "numeric_label_keys needs label_keys"),
+    ],
+)
+def test_label_keys_configuration_mistakes_are_refused(options, message):
+    with pytest.raises(ConfigurationError, match=message):
+        LabeledTextJsonReader(**options)

@@ -18,7 +18,7 @@ from allennlp_multitask.models.multitask import MultiTaskModel
 def _class_label_readers(readers: Mapping[str, DatasetReader]) -> Dict[str, LabeledTextJsonReader]:
     """
     The tasks' `labeled_text_json` readers that put class labels in one namespace, by task (with
-    `label_keys`, each label has the namespace of its key).
+    `label_keys`, each label has the namespace `{key}_labels`).
     """
     return {
         task: reader

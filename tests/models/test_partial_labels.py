@@ -9,10 +9,15 @@ import pytest
 import torch
 from allennlp.data import Instance
 from allennlp.data.fields import MetadataField
+from allennlp.models.heads import ClassifierHead
+from allennlp.modules.seq2vec_encoders import BagOfEmbeddingsEncoder
 
+from allennlp_multitask import MultiTaskModel
 from allennlp_multitask.data.absent_labels import ABSENT_LABELS
-from allennlp_multitask.data.dataset_readers import ConllTagsReader
+from allennlp_multitask.data.dataset_readers import ConllTagsReader, LabeledTextJsonReader
+from allennlp_multitask.models.heads import RegressionHead
 from tests.models.conll_example import conll_model, read_instances, tensor_batch
+from tests.models.small_model import DIM, backbone, small_vocab
 
 # The rows (of the first eight sentences of the example) whose NER tags are left out.
 UNLABELLED = [1, 2, 5]
@@ -91,3 +96,47 @@ def test_fully_labelled_batches_are_unchanged_bit_for_bit() -> None:
     assert len(with_marks["ner_gradients"]) == len(without["ner_gradients"]) > 0
     for mine, theirs in zip(with_marks["ner_gradients"], without["ner_gradients"]):
         assert torch.equal(mine, theirs)
+
+
+REVIEWS = [
+    {"text": "w1 w2 w3", "sentiment": "pos", "score": 4.0},
+    {"text": "w4 w5", "score": 2.0},
+    {"text": "w6 w7 w8 w9", "sentiment": "neg"},
+    {"text": "w2 w9", "sentiment": "neg", "score": 1.5},
+    {"text": "w3", "sentiment": None, "score": None},
+]
+
+
+def review_run(records: List[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
+    """A fresh stock `classifier` and our `regression` head serving one task, read with `label_keys`: the outputs."""
+    reader = LabeledTextJsonReader(label_keys=["sentiment", "score"], numeric_label_keys=["score"])
+    instances = []
+    for record in records:
+        instance = reader.text_to_instance(record["text"], **{key: record.get(key) for key in ("sentiment", "score")})
+        instance.add_field("task", MetadataField("reviews"))
+        reader.apply_token_indexers(instance)
+        instances.append(instance)
+    vocab = small_vocab()
+    vocab.add_tokens_to_namespace(["neg", "pos"], "sentiment_labels")
+    torch.manual_seed(0)
+    model = MultiTaskModel(
+        vocab,
+        backbone(vocab),
+        {
+            "sentiment": ClassifierHead(
+                vocab, BagOfEmbeddingsEncoder(DIM, averaged=True), label_namespace="sentiment_labels"
+            ),
+            "score": RegressionHead(vocab, BagOfEmbeddingsEncoder(DIM, averaged=True)),
+        },
+        task_heads={"reviews": ["sentiment", "score"]},
+        arg_name_mapping={"sentiment": {"sentiment": "label"}, "score": {"score": "label"}},
+    )
+    return model(**tensor_batch(model, instances))
+
+
+def test_the_stock_classifier_and_the_regression_head_learn_from_their_labelled_instances_only() -> None:
+    partial = review_run(REVIEWS)
+    for head in ("sentiment", "score"):
+        labelled = review_run([record for record in REVIEWS if record.get(head) is not None])
+        assert torch.allclose(partial[f"{head}_loss"], labelled[f"{head}_loss"], atol=1e-6)
+    assert partial["sentiment_logits"].shape == (5, 2) and partial["score_prediction"].shape == (5,)

@@ -34,8 +34,8 @@ class LabeledTextJsonReader(DatasetReader):
     almost like `label_key` raises `ValueError` naming the file and line.
 
     With `label_keys`, a line holds several labels, e.g. one per head of its task (the model's
-    `task_heads`), each as its own field named after its key and in a label namespace of that name (or a
-    number, for keys in `numeric_label_keys`). Any of them may be missing or `null` on any line (partial
+    `task_heads`), each as its own field named after its key, its labels in the namespace `{key}_labels`
+    (or numbers, for keys in `numeric_label_keys`). Any of them may be missing or `null` on any line (partial
     labels): the field then holds a placeholder, named in the instance's `absent_labels` field, which the
     multitask model's heads neither learn nor score from.
 
@@ -57,8 +57,8 @@ class LabeledTextJsonReader(DatasetReader):
         names; `label_namespace` is then unused.
     label_keys : `List[str]`, optional (default = `None`)
         Several labels per line instead of `label_key`'s one: their JSON keys, each also the name of its
-        field and of its label namespace. Not together with `label_key`, `label_namespace` or
-        `numeric_labels`.
+        field; its labels go to the namespace `{key}_labels` (e.g. `sentiment_labels`). Not together with
+        `label_key`, `label_namespace` or `numeric_labels`.
     numeric_label_keys : `List[str]`, optional (default = `None`)
         Those of `label_keys` whose labels are numbers (as with `numeric_labels`).
     tokenizer : `Tokenizer`, optional (default = `WhitespaceTokenizer()`)
@@ -102,7 +102,7 @@ class LabeledTextJsonReader(DatasetReader):
             return
         if label_key != "label" or label_namespace is not None or numeric_labels:
             raise ConfigurationError(
-                "labeled_text_json takes label_keys (several labels, each in the namespace of its key) or "
+                "labeled_text_json takes label_keys (several labels, each in the namespace {key}_labels) or "
                 "label_key, label_namespace and numeric_labels (one label), not both."
             )
         keys = self.label_keys
@@ -224,7 +224,7 @@ class LabeledTextJsonReader(DatasetReader):
 
     def _label_field(self, label: Label, key: str, numeric: bool) -> Field:
         if not numeric:
-            namespace = self.label_namespace if self.label_keys is None else key
+            namespace = self.label_namespace if self.label_keys is None else f"{key}_labels"
             return LabelField(self._label_name(label, key), label_namespace=namespace)
         if isinstance(label, bool) or not isinstance(label, (int, float)):
             raise ValueError(

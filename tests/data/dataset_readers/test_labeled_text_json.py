@@ -167,7 +167,7 @@ def test_label_keys_read_several_labels_any_of_which_a_line_may_lack(tmp_path):
     for instance in (both, neither, score_only):
         assert set(instance.fields) == {"review", "sentiment", "score", "absent_labels"}
     assert both["absent_labels"].metadata == ()
-    assert both["sentiment"].label == "pos" and both["sentiment"]._label_namespace == "sentiment"
+    assert both["sentiment"].label == "pos" and both["sentiment"]._label_namespace == "sentiment_labels"
     assert float(both["score"].tensor) == 4.5
     assert neither["absent_labels"].metadata == ("score", "sentiment")
     # Placeholders: a label that adds nothing to the vocabulary, and a number.

@@ -1,5 +1,5 @@
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Collection, Dict, List, Optional, Union, overload
 
 import torch
 import torch.distributed as dist
@@ -8,6 +8,7 @@ from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.callbacks.backward import OnBackwardException
 from torch.nn.parallel import DistributedDataParallel
 
+from allennlp_multitask.models.distributed import heads_run_by_any_worker
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.training.callbacks.jacobian_aggregators import build_aggregator, gramian_weights
 from allennlp_multitask.training.callbacks.representation_jacobian import HeadGradient, RepresentationJacobian
@@ -289,15 +290,18 @@ class JacobianDescentCallback(TrainerCallback):
                     parameter.grad /= self._batches
         representation = self._representation_rows
         if self._level == "representation":
-            heads = [head for head in trainer.model.active_heads if head in representation.heads]
+            heads = self._step_heads(trainer.model.active_heads, representation.heads)
             gramian = representation.gramian(heads)
             if self._ddp is not None:
                 # The mean of the workers' Gramians is that of rows twice as long, each half as large.
                 gramian = _average_across_workers(parameters=[], tensor=gramian) / dist.get_world_size()
             gramian = gramian / scale**2
         else:
-            heads = [head for head in trainer.model.active_heads if head in self._task_rows]
-            jacobian = torch.stack([self._task_rows[head] for head in heads]) / self._batches
+            heads = self._step_heads(trainer.model.active_heads, self._task_rows)
+            width = sum(parameter.numel() for parameter in self._shared)
+            task_rows = [self._task_rows.get(head) for head in heads]
+            jacobian = torch.stack([self._shared[0].new_zeros(width) if row is None else row for row in task_rows])
+            jacobian = jacobian / self._batches
             self._task_rows.clear()
             if self._ddp is not None:
                 jacobian = _average_across_workers(parameters, tensor=jacobian)
@@ -341,6 +345,17 @@ class JacobianDescentCallback(TrainerCallback):
                 parameter.grad = part.view_as(parameter).clone()
             else:
                 parameter.grad += part.view_as(parameter)
+
+    def _step_heads(self, heads: List[str], with_rows: Collection[str]) -> List[str]:
+        """
+        The step's heads, in the order of `heads`: those with rows here (a loss in a batch of the step), and
+        under DDP those with rows on any worker (partial labels leave a head without a loss on one worker
+        and with one on another), so that every worker aggregates rows of the same heads; a head without
+        rows here has a zero row.
+        """
+        if self._ddp is None:
+            return [head for head in heads if head in with_rows]
+        return heads_run_by_any_worker(heads, with_rows)
 
     def _say_single_task_once(self, head: str) -> None:
         if not self._said_single_task:

@@ -22,6 +22,7 @@ from allennlp_multitask.training.callbacks import JacobianDescentCallback
 from allennlp_multitask.training.callbacks.jacobian_descent import LEVELS
 from tests.conftest import REPO_ROOT
 from tests.models.conll_example import conll_model, read_instances
+from tests.models.test_partial_labels import sentences
 from tests.training.callbacks.trainer_setup import classifier_model, direction_model, instances, train
 
 # Head "a" pulls the backbone along (1, 0.1), "b" along (-1, 1): with a weighing 10, their gradients
@@ -121,6 +122,22 @@ def test_sum_trains_as_plain_training_with_mixed_and_single_task_batches_accumul
         assert torch.allclose(trained[name], parameter, atol=1e-6), name
         if parameter.requires_grad:
             assert not torch.equal(parameter, dict(model.named_parameters())[name]), name
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sum_trains_as_plain_training_on_partial_labels(level):
+    # NER tags on some sentences of the first two batches, none of the third's: a head's rows are those
+    # of its labelled sentences, and a batch without any adds no row for it.
+    batches = sentences([1, 2, 5, 8, 9, 10, 11], count=12)
+    model = conll_model()
+    plain, summed = copy.deepcopy(model), copy.deepcopy(model)
+
+    train(plain, batches, batch_size=4, lr=0.1)
+    train(summed, batches, batch_size=4, lr=0.1, aggregator={"type": "sum"}, level=level)
+
+    trained = dict(summed.named_parameters())
+    for name, parameter in plain.named_parameters():
+        assert torch.allclose(trained[name], parameter, atol=1e-6), name
 
 
 @pytest.mark.parametrize("level", LEVELS)

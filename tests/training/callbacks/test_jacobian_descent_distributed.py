@@ -8,9 +8,11 @@ from typing import Any, Dict, List, Optional
 import pytest
 import torch
 from allennlp.data import Instance
+from allennlp.data.fields import MetadataField
 from allennlp.nn.parallel import TorchDdpAccelerator
 
 from allennlp_multitask import MultiTaskModel
+from allennlp_multitask.data.absent_labels import ABSENT_LABELS
 from allennlp_multitask.training.callbacks.jacobian_descent import LEVELS
 from tests.distributed_workers import WORKERS, on_two_workers
 from tests.training.callbacks.trainer_setup import classifier_model, instances, train
@@ -83,3 +85,49 @@ def test_sum_trains_as_plain_distributed_training(tmp_path, level):
     for rank in range(WORKERS):
         for name, parameter in plain[rank]["parameters"].items():
             assert torch.allclose(summed[rank]["parameters"][name], parameter, atol=1e-6), (rank, name)
+
+
+def partially_labelled_worker_batches(rank: int) -> List[Instance]:
+    """`worker_batches`, where worker 1's instance of task t lacks its label: head b has no loss there."""
+    batches = worker_batches(rank)
+    for instance in batches:
+        absent = ("label",) if rank == 1 and instance["task"].metadata == "t" else ()
+        instance.add_field(ABSENT_LABELS, MetadataField(absent))
+    return batches
+
+
+def train_partially_labelled(rank: int, model: MultiTaskModel, level: str) -> Dict[str, Any]:
+    model, wrapped = TorchDdpAccelerator(local_rank=rank, world_size=WORKERS).wrap_model(model)
+    train(
+        model,
+        partially_labelled_worker_batches(rank),
+        batch_size=2,
+        aggregator=UPGRAD,
+        level=level,
+        lr=0.1,
+        distributed=True,
+        local_rank=rank,
+        world_size=WORKERS,
+        ddp_wrapped_model=wrapped,
+    )
+    return {"parameters": dict(model.named_parameters())}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_head_with_a_loss_on_one_worker_only_gets_a_zero_row_on_the_other(tmp_path, level):
+    workers = on_two_workers(train_partially_labelled, model(), level, out_dir=tmp_path)
+
+    batches = [
+        instance
+        for batch in (0, 2)
+        for rank in range(WORKERS)
+        for instance in partially_labelled_worker_batches(rank)[batch : batch + 2]
+    ]
+    single = model()
+    train(
+        single, batches, batch_size=2, aggregator=UPGRAD, level=level, lr=0.1, num_gradient_accumulation_steps=WORKERS
+    )
+
+    for name, parameter in single.named_parameters():
+        for rank, worker in enumerate(workers):
+            assert torch.allclose(worker["parameters"][name], parameter, atol=1e-6), (rank, name)

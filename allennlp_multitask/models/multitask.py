@@ -109,7 +109,10 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         Initialises the model's parameters.
     task_heads : `Dict[str, List[str]]`, optional (default = `each task to the head of its name`)
         Which heads serve each task, for instances that feed several heads (e.g.
-        `{"conll": ["pos", "ner"]}`). Tasks left out are served by the head named like them.
+        `{"conll": ["pos", "ner"]}`). Tasks left out are served by the head named like them. An instance
+        may lack some of its heads' labels (partial labels: fields its `absent_labels` field names, as the
+        bundled readers make them); each head then runs on the instances with its labels with them (loss
+        and metrics) and on the others without (predictions only).
     active_heads : `List[str]`, optional (default = `all heads`)
         The heads that run; others are skipped (see `set_active_heads`).
     loss_weighting : `Lazy[LossWeighting]`, optional (default = `static, from loss_weights`)

@@ -16,7 +16,7 @@ from allennlp_multitask.models.scalarizer_weighting import SCALARIZERS
 from tests.commands.runs import SimulatedCrash, allennlp, final_metrics
 from tests.conftest import EXAMPLE_CONFIG
 from tests.distributed_workers import on_two_workers
-from tests.models.conll_example import CONLL_CONFIG, conll_model, read_instances, tensor_batch
+from tests.models.conll_example import conll_model, read_instances, tensor_batch
 
 PER_HEAD = {"ner": 0.2, "pos": 0.3, "topic": 0.5}
 CONFIGS = {
@@ -198,20 +198,3 @@ def test_famo_with_gradient_accumulation_learns_once_per_step_from_all_the_steps
     after = [head_losses(model(**batch)) for batch in batches]  # The first forward updates, for both batches.
     expected = famo_update(torch.stack(before).mean(dim=0), torch.stack(after).mean(dim=0), lr=0.05)
     torch.testing.assert_close(logits.detach(), expected)
-
-
-@pytest.mark.slow
-def test_famo_under_allennlps_trainer_with_gradient_accumulation_learns_once_per_optimizer_step(
-    in_repo_root, tmp_path, monkeypatch
-):
-    # The example's optimizer is fused Adam, whose steps leave the parameters' version counters as they were.
-    overrides = {
-        "model.loss_weighting": {"type": "famo"},
-        "trainer.num_epochs": 2,
-        "trainer.num_gradient_accumulation_steps": 2,
-    }
-    allennlp("train", str(CONLL_CONFIG), "-s", str(tmp_path), "-o", json.dumps(overrides), monkeypatch=monkeypatch)
-    model_state = torch.load(tmp_path / "model_state_e2_b0.th", weights_only=False)
-    famo_steps = model_state["_loss_weighting._extra_state"]["optimizer"]["state"][0]["step"]
-    trainer_steps = torch.load(tmp_path / "training_state_e2_b0.th", weights_only=False)["optimizer"]["state"][0]["step"]
-    assert famo_steps == trainer_steps > 0

@@ -121,7 +121,11 @@ def train_run(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("weighting", [{"type": "famo"}, {"type": "uw"}, {"type": "stch", "mu": 0.2}])
+@pytest.mark.parametrize(
+    "weighting",
+    [{"type": "famo"}, {"type": "uw"}, {"type": "imtl_l"}, {"type": "stch", "mu": 0.2}, {"type": "random"}],
+    ids=lambda weighting: weighting["type"],
+)
 def test_a_crashed_run_resumes_as_if_never_stopped(weighting, in_repo_root, tmp_path, monkeypatch):
     train_run(tmp_path / "uninterrupted", monkeypatch, weighting, crash=False)
     with pytest.raises(SimulatedCrash):

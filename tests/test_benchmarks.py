@@ -38,6 +38,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "kill_and_resume",
         "peft_multitask",
         "loss_weighting_step",
+        "loss_weighting_comparison",
     ]:
         sys.modules.pop(name, None)
 
@@ -136,5 +137,15 @@ def test_loss_weighting_benchmark_times_every_weighting_against_static(benchmark
     module = benchmarks("loss_weighting_step")
     module.main(["--steps", "1", "--warmup", "0", "--batch-size", "6", "--tokens", "6", "--width", "16"])
     rows = table_rows(capsys.readouterr().out)
-    assert [row[0] for row in rows] == list(module.WEIGHTINGS)
+    assert [row[0] for row in rows] == [*module.WEIGHTINGS, module.NO_GRAD_FORWARD]
     assert all(re.fullmatch(r"\d+\.\d\d", row[1]) and re.fullmatch(r"x\d+\.\d{3}", row[2]) for row in rows), rows
+
+
+def test_loss_weighting_comparison_trains_the_conll_example_with_every_method(benchmarks, capsys):
+    module = benchmarks("loss_weighting_comparison")
+    module.main(["--tiny"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == list(module.METHODS)
+    for row in rows:  # One seed: the three heads' validation metrics, the training and the command's seconds.
+        assert all(re.fullmatch(r"[01]\.\d{3}", cell) for cell in row[1:4]), row
+        assert all(re.fullmatch(r"\d+\.\d", cell) for cell in row[4:]), row

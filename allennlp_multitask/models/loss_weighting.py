@@ -19,6 +19,12 @@ def _sum_in_order(terms: Iterable[torch.Tensor]) -> torch.Tensor:
     return functools.reduce(operator.add, terms)
 
 
+def mean_by_head(losses: Sequence[Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Each head's loss averaged over the batches of `losses` (each a loss by head) that it has a loss in."""
+    heads = dict.fromkeys(head for batch in losses for head in batch)
+    return {head: torch.stack([batch[head] for batch in losses if head in batch]).mean() for head in heads}
+
+
 class LossWeighting(torch.nn.Module, Registrable):
     """
     Combines per-head losses into one loss. The model builds it with the names of its heads, and calls
@@ -63,12 +69,16 @@ class LossWeighting(torch.nn.Module, Registrable):
         """Called by the model once it is built, for a weighting that reads the model's parameters."""
 
     learns_after_step = False
-    """Whether `update_after_step` must get the losses of each training batch recomputed after the step."""
+    """Whether `update_after_step` must get the training batches' losses before and after each optimizer step."""
 
-    def update_after_step(self, head_losses: Mapping[str, torch.Tensor]) -> None:
+    def update_after_step(
+        self, losses_before: Mapping[str, torch.Tensor], losses_after: Mapping[str, torch.Tensor]
+    ) -> None:
         """
-        Learns from `head_losses`, the losses of the last training batch recomputed after the optimizer
-        step, when `learns_after_step`.
+        Learns, when `learns_after_step`, from the change in the losses of the training batches of the
+        last optimizer step (several with gradient accumulation) over that step: each head's loss averaged
+        over the batches it ran on, as the forward passes computed it (`losses_before`) and recomputed
+        on the same batches after the step (`losses_after`).
         """
 
     def running_state(self) -> List[torch.Tensor]:

@@ -31,7 +31,8 @@ from allennlp_multitask.models.distributed import (
     zero_touching,
 )
 from allennlp_multitask.models.head_inputs import HeadInput, own_backbone_inputs
-from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting
+from allennlp_multitask.models.loss_weighting import LossWeighting, StaticLossWeighting, mean_by_head
+from allennlp_multitask.models.optimizer_steps import optimizer_steps_on
 from allennlp_multitask.models.partial_labels import LabelledParts, merge_rows, split_by_labels
 from allennlp_multitask.models.routing import (
     ArgumentRouter,
@@ -195,8 +196,10 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             )
         else:
             self._loss_weighting = loss_weighting.construct(head_names=head_names)
-        # The last training batch, kept for a loss weighting that learns from its losses after the step.
-        self._batch_before_step: Optional[Dict[str, Any]] = None
+        # For a loss weighting that learns from the change in the losses over an optimizer step: the training
+        # batches since the last step, each with its heads' losses, and the steps taken on the model before them.
+        self._batches_before_step: List[Tuple[Dict[str, Any], Dict[str, torch.Tensor]]] = []
+        self._steps_before_batches = 0
         self._losses_after_step: Optional[Dict[str, torch.Tensor]] = None
         (initializer or InitializerApplicator())(self)
         self._loss_weighting.bind(self)
@@ -289,7 +292,9 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         )
         try:
             with held:
-                outputs = self._run_heads(head_rows.heads, arguments, unlabelled_arguments, parts, backbone_outputs)
+                outputs, head_losses = self._run_heads(
+                    head_rows.heads, arguments, unlabelled_arguments, parts, backbone_outputs, distributed
+                )
         except BaseException:
             held.discard()
             raise
@@ -298,19 +303,27 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
             return outputs
         held.release()
         self._heads_run.update(head_plans)
-        if self._loss_weighting.learns_after_step and self.training and torch.is_grad_enabled():
-            self._batch_before_step = kwargs
+        if head_losses and self._loss_weighting.learns_after_step and self.training and torch.is_grad_enabled():
+            self._steps_before_batches = optimizer_steps_on(self)
+            self._batches_before_step.append((kwargs, {head: loss.detach() for head, loss in head_losses.items()}))
         return outputs
 
     def _update_weighting_after_step(self) -> None:
         """
-        Gives a loss weighting that learns from the change in the losses over an optimizer step (FAMO) the
-        losses of the last training batch, recomputed now that the step was taken; the heads' metrics stay
-        as they were.
+        Gives a loss weighting that learns from the change in the losses over an optimizer step (FAMO),
+        once an optimizer stepped the model, the losses of the training batches before that step (several
+        under gradient accumulation), each head's averaged over the batches it ran on, before the step and
+        recomputed after it; the heads' metrics stay as they were.
         """
-        batch, self._batch_before_step = self._batch_before_step, None
-        if batch is None:
-            return
+        batches = self._batches_before_step
+        if not batches or optimizer_steps_on(self) == self._steps_before_batches:
+            return  # No step since these batches (gradient accumulation): they wait for it.
+        self._batches_before_step = []
+        after = [self._losses_recomputed(batch) for batch, _ in batches]
+        self._loss_weighting.update_after_step(mean_by_head([losses for _, losses in batches]), mean_by_head(after))
+
+    def _losses_recomputed(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+        """The heads' losses on `batch` as the model computes them now, without gradients or metric updates."""
         losses: Dict[str, torch.Tensor] = {}
         self._losses_after_step = losses
         try:
@@ -318,7 +331,7 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
                 self.forward(**batch)
         finally:
             self._losses_after_step = None
-        self._loss_weighting.update_after_step(losses)
+        return losses
 
     def _run_heads(
         self,
@@ -327,10 +340,12 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         unlabelled_arguments: Dict[str, Dict[str, Any]],
         parts: Optional[LabelledParts],
         backbone_outputs: Mapping[str, Any],
-    ) -> Dict[str, Any]:
+        distributed: bool,
+    ) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
         """
         Runs each of `heads` on its `arguments` and, under partial labels (`parts`), its
         `unlabelled_arguments` (by head; each head's are let go as it runs), and combines the losses.
+        Returns the outputs and the heads' losses.
         """
         outputs: Dict[str, Any] = dict(backbone_outputs) if self._include_backbone_outputs else {}
         head_losses: Dict[str, torch.Tensor] = {}
@@ -354,12 +369,12 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         elif head_losses:
             loss = self._loss_weighting(head_losses)
             self._check_finite(loss, head_losses)
-            if is_distributed() and self.training and torch.is_grad_enabled():
+            if distributed and self.training and torch.is_grad_enabled():
                 idle_heads = [module for head, module in self._heads.items() if head not in head_losses]
                 loss = loss + zero_touching(loss, idle_heads)
             self._heads_called.update(head_losses)
             outputs["loss"] = loss
-        return outputs
+        return outputs, head_losses
 
     def _head_outputs(
         self,

@@ -45,12 +45,14 @@ class ScalarizerLossWeighting(LossWeighting):
     enters with its latest loss (1.0 before it has one), detached, so that it moves no model weight.
     Learnable parameters of the scalarizer (`uw`, `imtl_l`) are parameters of the model, which the
     trainer's optimizer trains and the checkpoints save; those that TorchJD learns itself (`famo`'s
-    logits, after each optimizer step, from the losses recomputed on the same batch) are saved too,
-    with the state of FAMO's own optimizer. Under DDP, FAMO's update uses the losses averaged over
+    logits, after each optimizer step, from the losses of the step's batches recomputed on the same
+    batches, each head's averaged over the batches under gradient accumulation) are saved too, with
+    the state of FAMO's own optimizer. Under DDP, FAMO's update uses the losses averaged over
     the workers, so every worker keeps the same weights; `random`'s weights are worker 0's draw.
 
     A head's reported weight (`{head}_loss_weight`) and its term for Jacobian descent use the
-    derivative of the combined loss with respect to that head's loss, at the latest losses.
+    derivative of the combined loss with respect to that head's loss, at the latest losses (`random`:
+    the weights drawn for the latest batch).
 
     # Parameters
 
@@ -62,6 +64,7 @@ class ScalarizerLossWeighting(LossWeighting):
 
     reports_weights = True
     latest_losses: torch.Tensor
+    drawn_weights: torch.Tensor
     scalarizer_class_name = ""  # Set by each registered subclass.
 
     def __init__(self, head_names: Sequence[str], **options: Any) -> None:
@@ -92,6 +95,9 @@ class ScalarizerLossWeighting(LossWeighting):
         except (TypeError, ValueError) as error:
             raise ConfigurationError(f'loss weighting "{name}" with options {options}: {error}') from error
         self.register_buffer("latest_losses", torch.ones(len(self.head_names)))
+        self.draws_weights = self.scalarizer_class_name == "Random"
+        if self.draws_weights:  # Not saved: a new draw comes with each batch.
+            self.register_buffer("drawn_weights", torch.full((len(self.head_names),), 1 / len(self.head_names)), False)
         self._position = {head: index for index, head in enumerate(self.head_names)}
         self.learns_after_step = hasattr(self.scalarizer, "update")
         if self.learns_after_step:
@@ -132,12 +138,18 @@ class ScalarizerLossWeighting(LossWeighting):
     def forward(self, head_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore
         values = self._values(head_losses)
         self.latest_losses.copy_(values.detach())
-        if self.scalarizer_class_name == "Random" and is_distributed():
-            # Each worker would draw its own weights: all take worker 0's draw.
+        if self.draws_weights:
+            # One draw per batch, which its terms and reported weights reuse; under DDP, worker 0's on every worker.
             weights = self._derivatives(values)
-            dist.broadcast(weights, src=0)
+            if is_distributed():
+                dist.broadcast(weights, src=0)
+            self.drawn_weights.copy_(weights)
             return (weights * values).sum()
         return self.scalarizer(values)
+
+    def _weights(self, values: torch.Tensor) -> torch.Tensor:
+        """Each head's weight at the losses `values`: the last draw's for `random`."""
+        return self.drawn_weights.to(values.dtype) if self.draws_weights else self._derivatives(values)
 
     def _derivatives(self, values: torch.Tensor) -> torch.Tensor:
         """The derivative of the combined loss with respect to each head's loss, at `values`."""
@@ -147,17 +159,20 @@ class ScalarizerLossWeighting(LossWeighting):
         return derivatives
 
     def terms(self, head_losses: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        weights = self._derivatives(self._values(head_losses))
+        weights = self._weights(self._values(head_losses))
         return {head: weights[self._position[head]] * loss for head, loss in head_losses.items()}
 
     def current_weights(self) -> Dict[str, float]:
-        return dict(zip(self.head_names, self._derivatives(self.latest_losses).tolist()))
+        return dict(zip(self.head_names, self._weights(self.latest_losses).tolist()))
 
     def running_state(self) -> List[torch.Tensor]:
         return [self.latest_losses]
 
-    def update_after_step(self, head_losses: Mapping[str, torch.Tensor]) -> None:
-        before, after = self.latest_losses.clone(), self._values(head_losses).detach()
+    def update_after_step(
+        self, losses_before: Mapping[str, torch.Tensor], losses_after: Mapping[str, torch.Tensor]
+    ) -> None:
+        # Heads without a loss in the step's batches enter both with their latest loss: no change.
+        before, after = self._values(losses_before).detach(), self._values(losses_after).detach()
         if is_distributed():
             for losses in (before, after):
                 dist.all_reduce(losses)

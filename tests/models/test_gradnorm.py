@@ -1,16 +1,13 @@
 """
 GradNorm: weights learned from the heads' gradient norms on the last shared layer, against the paper's
-formula on the CoNLL example model, resumed exactly, and the same on two workers.
+formula on the CoNLL example model, and resumed exactly (on two workers: test_loss_weighting_distributed.py).
 """
-
-from pathlib import Path
 
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
 
 from tests.commands.runs import SimulatedCrash, final_metrics
-from tests.distributed_workers import on_two_workers
 from tests.models.conll_example import CONLL_CONFIG, conll_model, read_instances, tensor_batch
 from tests.models.test_scalarizer_weighting import train_run, train_steps
 
@@ -53,26 +50,6 @@ def test_weights_follow_the_balancing_loss_gradient_and_add_up_to_the_heads():
 def test_configuration_mistakes_fail_at_construction(config, message):
     with pytest.raises(ConfigurationError, match=message):
         conll_model({"model.loss_weighting": config})
-
-
-def gradnorm_on_a_worker(rank: int, model: torch.nn.Module) -> torch.Tensor:
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
-    batch = tensor_batch(model, read_instances("conll")[4 * rank : 4 * rank + 4])  # Each worker its own batch.
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for _ in range(3):
-        optimizer.zero_grad()
-        ddp(**batch)["loss"].backward()
-        optimizer.step()
-    return model._loss_weighting.weights.detach()
-
-
-@pytest.mark.distributed
-def test_gradnorm_keeps_the_same_weights_on_two_workers(tmp_path: Path):
-    torch.manual_seed(0)
-    model = conll_model({"model.loss_weighting": {"type": "gradnorm"}})
-    first, second = on_two_workers(gradnorm_on_a_worker, model, out_dir=tmp_path)
-    assert not torch.equal(first, torch.ones(3))
-    assert torch.equal(first, second)
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """
 TorchJD's scalarizers as loss weightings: built from a configuration by name, combining the heads' losses
-as TorchJD computes it, FAMO learning after each step, resumed exactly, and the same on two workers.
+as TorchJD computes it, FAMO learning after each step, resumed exactly (on two workers:
+test_loss_weighting_distributed.py).
 """
 
 import json
@@ -101,22 +102,6 @@ def test_famo_learns_from_the_losses_recomputed_after_each_step_and_leaves_metri
     assert model._heads["pos"]._accuracy.total_count == 2 * tokens
 
 
-def famo_on_a_worker(rank: int, model: torch.nn.Module) -> torch.Tensor:
-    batch = tensor_batch(model, read_instances("conll")[4 * rank : 4 * rank + 4])  # Each worker its own batch.
-    train_steps(model, batch, 3)
-    model.get_metrics(reset=True)
-    return model._loss_weighting.scalarizer._w.detach()
-
-
-@pytest.mark.distributed
-def test_famo_keeps_the_same_weights_on_two_workers(tmp_path: Path):
-    torch.manual_seed(0)
-    model = conll_model({"model.loss_weighting": {"type": "famo", "lr": 0.05}})
-    first, second = on_two_workers(famo_on_a_worker, model, out_dir=tmp_path)
-    assert not torch.equal(first, torch.zeros(3))
-    assert torch.equal(first, second)
-
-
 def train_run(
     run: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -136,7 +121,11 @@ def train_run(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("weighting", [{"type": "famo"}, {"type": "uw"}, {"type": "stch", "mu": 0.2}])
+@pytest.mark.parametrize(
+    "weighting",
+    [{"type": "famo"}, {"type": "uw"}, {"type": "imtl_l"}, {"type": "stch", "mu": 0.2}, {"type": "random"}],
+    ids=lambda weighting: weighting["type"],
+)
 def test_a_crashed_run_resumes_as_if_never_stopped(weighting, in_repo_root, tmp_path, monkeypatch):
     train_run(tmp_path / "uninterrupted", monkeypatch, weighting, crash=False)
     with pytest.raises(SimulatedCrash):
@@ -182,3 +171,34 @@ def test_random_weights_are_worker_zeros_draw_on_every_worker(tmp_path: Path):
     assert first[0][0] == second[0][0] and first[1][0] == second[1][0]  # The same draw, batch after batch,
     assert first[0][0] != first[1][0]  # new for each batch,
     assert not torch.equal(first[0][1:], second[0][1:])  # on different losses.
+
+
+def famo_update(before: torch.Tensor, after: torch.Tensor, lr: float) -> torch.Tensor:
+    """The logits of a fresh TorchJD FAMO after one update from `before` to `after`, as TorchJD documents it."""
+    famo = scalarization.FAMO(len(before), lr=lr)
+    famo(before)
+    famo.update(after)
+    return famo._w.detach()
+
+
+def test_famo_with_gradient_accumulation_learns_once_per_step_from_all_the_steps_batches():
+    torch.manual_seed(0)
+    model = conll_model({"model.loss_weighting": {"type": "famo", "lr": 0.05}})
+    instances = read_instances("conll")
+    batches = [tensor_batch(model, instances[:4]), tensor_batch(model, instances[4:8])]
+    optimizer = torch.optim.SGD([parameter for parameter in model.parameters() if parameter.requires_grad], lr=0.1)
+    logits = model._loss_weighting.scalarizer._w
+
+    def head_losses(outputs: dict) -> torch.Tensor:  # Topic is in no batch: 1.0, its stand-in, throughout.
+        return torch.stack([outputs["ner_loss"].detach(), outputs["pos_loss"].detach(), torch.tensor(1.0)])
+
+    before = []
+    for batch in batches:  # One optimizer step over two batches, as the trainer's num_gradient_accumulation_steps.
+        outputs = model(**batch)
+        outputs["loss"].backward()
+        before.append(head_losses(outputs))
+    optimizer.step()
+    assert model._loss_weighting.scalarizer._optimizer.state == {}  # No update between the two batches.
+    after = [head_losses(model(**batch)) for batch in batches]  # The first forward updates, for both batches.
+    expected = famo_update(torch.stack(before).mean(dim=0), torch.stack(after).mean(dim=0), lr=0.05)
+    torch.testing.assert_close(logits.detach(), expected)

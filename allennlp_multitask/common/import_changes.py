@@ -171,7 +171,7 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "checkpoint on SIGTERM or SIGINT, writes best.th atomically and repairs it on resume, resumes the "
         "multitask loader and random state exactly, and names the heads' inputs when a batch has no loss; "
         "mixed precision goes through torch.amp, in bfloat16 too (amp_dtype, also on the CPU), with the "
-        "gradient scaler's state in checkpoints.",
+        "gradient scaler's state in checkpoints; allow_tf32 turns on TF32 on CUDA.",
         overrides=(
             "train",
             "_try_train",

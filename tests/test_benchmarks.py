@@ -38,6 +38,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "kill_and_resume",
         "peft_multitask",
         "loss_weighting_step",
+        "precision_and_memory",
     ]:
         sys.modules.pop(name, None)
 
@@ -138,3 +139,14 @@ def test_loss_weighting_benchmark_times_every_weighting_against_static(benchmark
     rows = table_rows(capsys.readouterr().out)
     assert [row[0] for row in rows] == list(module.WEIGHTINGS)
     assert all(re.fullmatch(r"\d+\.\d\d", row[1]) and re.fullmatch(r"x\d+\.\d{3}", row[2]) for row in rows), rows
+
+
+def test_precision_benchmark_sets_bfloat16_checkpointing_and_compile_beside_float32(benchmarks, capsys):
+    module = benchmarks("precision_and_memory")
+    arguments = ["--device", "cpu", "--layers", "1", "--width", "64", "--vocab-size", "100", "--batch-size", "2"]
+    # aot_eager: Dynamo and AOTAutograd as with inductor, without its minute of code generation.
+    module.main([*arguments, "--seq-len", "8", "--steps", "1", "--warmup", "1", "--compile-backend", "aot_eager"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == list(module.VARIANTS)
+    assert rows[0][2] == "x1.00" and rows[0][4] in ("x1.00", "-")  # float32 against itself
+    assert all(re.fullmatch(r"\d+", row[1]) and re.fullmatch(r"x\d+\.\d\d", row[2]) for row in rows), rows

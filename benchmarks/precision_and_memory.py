@@ -147,7 +147,10 @@ def main(arguments: Optional[List[str]] = None) -> None:
     with tempfile.TemporaryDirectory() as directory:
         args.model_dir = Path(directory)
         save_random_bert(args.model_dir, args)
-        results = {variant: measure(args, variant) for variant in VARIANTS}
+        results = {}
+        for variant in VARIANTS:
+            results[variant] = measure(args, variant)
+            print(f"{variant}: measured", flush=True)
     baseline = results["float32"]
     rows = [
         [

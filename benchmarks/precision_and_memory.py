@@ -12,11 +12,12 @@ AllenNLP classifier heads, in four variants, as ratios to float32:
 
 A step is the forward pass on one task's batch (the tasks take turns), the loss's backward and an AdamW
 step (torch's foreach implementation). Time: the median wall-clock step after `--warmup` steps (which
-compile), CUDA synchronized. Memory: what a step adds at its peak above the memory before it (weights,
-gradients set to `None` before each step, and the optimizer's state, allocated in warm-up, excluded): on
-CUDA, `torch.cuda.max_memory_allocated` (reset first); on the CPU, the peak resident memory (Linux's VmHWM,
-reset first), with glibc's mmap threshold fixed at 64 KiB so that every freed tensor goes back to the
-system at once. Every variant runs in this one process, one after another. Run from the repository root:
+compile), CUDA synchronized. Activation memory: what a forward and backward pass add at their peak above
+the memory before them (the weights and the optimizer's state, allocated in warm-up), less the gradients
+they leave (set to `None` before): on CUDA, `torch.cuda.max_memory_allocated` (reset first); on the CPU,
+the peak resident memory (Linux's VmHWM, reset first), with glibc's mmap threshold fixed at 64 KiB so that
+every freed tensor goes back to the system at once. Every variant runs in this one process, one after
+another. Run from the repository root:
 
     .venv/bin/python benchmarks/precision_and_memory.py                    # on a GPU, BERT-base
     .venv/bin/python benchmarks/precision_and_memory.py --device cpu --layers 2 --batch-size 4 --seq-len 64
@@ -31,7 +32,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import transformers
@@ -68,48 +69,61 @@ def batches(args: argparse.Namespace) -> List[Dict[str, Any]]:
     return [{"text": text, "label": labels, "task": [name] * args.batch_size} for name in head_names(HEADS)]
 
 
-def training_step(args: argparse.Namespace, variant: str, model: MultiTaskModel) -> Callable[[], None]:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, foreach=True)
-    inputs = itertools.cycle(batches(args))
-    dtype = torch.float32 if variant == "float32" else torch.bfloat16
+class TrainingStep:
+    """The steps of `variant`: forward and backward on one task's batch (the tasks take turns), then AdamW."""
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.amp.autocast(args.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss = model(**next(inputs))["loss"]
+    def __init__(self, args: argparse.Namespace, variant: str, model: MultiTaskModel) -> None:
+        self.device = args.device
+        self.model = model
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, foreach=True)
+        self.inputs = itertools.cycle(batches(args))
+        self.dtype = torch.float32 if variant == "float32" else torch.bfloat16
+
+    def forward_backward(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.amp.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            loss = self.model(**next(self.inputs))["loss"]
         loss.backward()
-        optimizer.step()
-        if args.device.type == "cuda":
+        self.synchronize()
+
+    def __call__(self) -> None:
+        self.forward_backward()
+        self.optimizer.step()
+        self.synchronize()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
 
-    return step
-
-
-def peak_step_memory(device: torch.device, step: Callable[[], None]) -> int:
-    """Bytes that two steps add at their peak, above the memory before them."""
-    if device.type != "cuda":
-        return peak_memory_of(lambda: [step() for _ in range(2)])
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device)
-    for _ in range(2):
-        step()
-    return torch.cuda.max_memory_allocated(device) - before
+    def activation_memory(self) -> int:
+        """
+        Bytes that a forward and backward pass add at their peak above the memory before them, less the
+        gradients they leave: the activations and the backward pass's temporaries.
+        """
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+            self.forward_backward()
+            peak = torch.cuda.max_memory_allocated(self.device) - before
+        else:
+            peak = peak_memory_of(self.forward_backward)
+        gradients = sum(p.grad.numel() * p.grad.element_size() for p in self.model.parameters() if p.grad is not None)
+        return peak - gradients
 
 
 def measure(args: argparse.Namespace, variant: str) -> Dict[str, float]:
-    """The median step time (s) and peak step memory (bytes) of `variant`."""
-    model = build(args, variant)
-    step = training_step(args, variant, model)
+    """The median step time (s) and activation memory (bytes) of `variant`."""
+    step = TrainingStep(args, variant, build(args, variant))
     for _ in range(args.warmup):
         step()
-    memory = peak_step_memory(args.device, step)
+    memory = step.activation_memory()
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    del model, step
+    del step
     gc.collect()
     return {"time": statistics.median(times), "memory": memory}
 
@@ -163,7 +177,7 @@ def main(arguments: Optional[List[str]] = None) -> None:
         for variant, result in results.items()
     ]
     print()
-    print_table(["variant", "step ms", "speed-up", "peak step MB", "memory ratio"], rows)
+    print_table(["variant", "step ms", "speed-up", "activation MB", "memory ratio"], rows)
 
 
 if __name__ == "__main__":

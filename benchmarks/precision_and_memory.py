@@ -80,13 +80,13 @@ class TrainingStep:
         self.dtype = torch.float32 if variant == "float32" else torch.bfloat16
 
     def forward_backward(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
         with torch.amp.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             loss = self.model(**next(self.inputs))["loss"]
         loss.backward()
         self.synchronize()
 
     def __call__(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
         self.forward_backward()
         self.optimizer.step()
         self.synchronize()
@@ -100,6 +100,8 @@ class TrainingStep:
         Bytes that a forward and backward pass add at their peak above the memory before them, less the
         gradients they leave: the activations and the backward pass's temporaries.
         """
+        self.optimizer.zero_grad(set_to_none=True)
+        gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(self.device)

@@ -39,6 +39,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "peft_multitask",
         "loss_weighting_step",
         "loss_weighting_comparison",
+        "precision_and_memory",
     ]:
         sys.modules.pop(name, None)
 
@@ -149,3 +150,14 @@ def test_loss_weighting_comparison_trains_the_conll_example_with_every_method(be
     for row in rows:  # One seed: the three heads' validation metrics, the training and the command's seconds.
         assert all(re.fullmatch(r"[01]\.\d{3}", cell) for cell in row[1:4]), row
         assert all(re.fullmatch(r"\d+\.\d", cell) for cell in row[4:]), row
+
+
+def test_precision_benchmark_sets_bfloat16_checkpointing_and_compile_beside_float32(benchmarks, capsys):
+    module = benchmarks("precision_and_memory")
+    arguments = ["--device", "cpu", "--layers", "1", "--width", "64", "--vocab-size", "100", "--batch-size", "2"]
+    # aot_eager: Dynamo and AOTAutograd as with inductor, without its minute of code generation.
+    module.main([*arguments, "--seq-len", "8", "--steps", "1", "--warmup", "1", "--compile-backend", "aot_eager"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == list(module.VARIANTS)
+    assert rows[0][2] == "x1.00" and rows[0][4] in ("x1.00", "-")  # float32 against itself
+    assert all(re.fullmatch(r"\d+", row[1]) and re.fullmatch(r"x\d+\.\d\d", row[2]) for row in rows), rows

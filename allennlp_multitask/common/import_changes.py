@@ -171,7 +171,7 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "checkpoint on SIGTERM or SIGINT, writes best.th atomically and repairs it on resume, resumes the "
         "multitask loader and random state exactly, and names the heads' inputs when a batch has no loss; "
         "mixed precision goes through torch.amp, in bfloat16 too (amp_dtype, also on the CPU), with the "
-        "gradient scaler's state in checkpoints.",
+        "gradient scaler's state in checkpoints; allow_tf32 turns on TF32 on CUDA.",
         overrides=(
             "train",
             "_try_train",
@@ -203,8 +203,8 @@ REPLACED_REGISTRATIONS: Tuple[Registration, ...] = (
         "allennlp_multitask.modules.backbones.pretrained_transformer_backbone.PretrainedTransformerBackbone",
         "allennlp.modules.backbones.pretrained_transformer_backbone.PretrainedTransformerBackbone",
         "Also fine-tunes the transformer with PEFT (a `peft` block: LoRA and other adapter methods), with "
-        "adapters per task on homogeneous and mixed batches (`task_adapters`), and `gradient_checkpointing`; "
-        "without them it is AllenNLP's.",
+        "adapters per task on homogeneous and mixed batches (`task_adapters`), `gradient_checkpointing` and "
+        "`compile` (torch.compile of the transformer, state dict unchanged); without them it is AllenNLP's.",
     ),
     Registration(
         "allennlp.modules.token_embedders.token_embedder.TokenEmbedder",

@@ -15,6 +15,7 @@ from allennlp_multitask.common.atomic_files import link_atomically, save_atomica
 from allennlp_multitask.common.mixed_precision import amp_dtype_named, autocast, check_autocast_supported
 from allennlp_multitask.common.random_state import random_state
 from allennlp_multitask.common.registration import replace_registration
+from allennlp_multitask.common.tf32 import turn_on_tf32
 from allennlp_multitask.data.data_loaders import MultiTaskDataLoader
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.training.checkpointer import Checkpointer
@@ -53,6 +54,7 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
       AllenNLP's did, or (`amp_dtype: "bfloat16"`) in bfloat16 without a scaler, on CUDA or on the CPU.
       The forward pass autocasts (in `batch_outputs`, training and validation); checkpoints hold the
       gradient scaler's state, which `-r` takes up (AllenNLP's started it afresh).
+    - `allow_tf32` lets float32 matrix products and convolutions run on TF32 tensor cores on CUDA.
 
     Registered as a `Trainer` with name "gradient_descent" (AllenNLP's default `Trainer`), replacing
     AllenNLP's registration; built, like AllenNLP's, by `from_partial_objects`.
@@ -74,15 +76,29 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
         With `use_amp`: `"float16"` (CUDA only; with a gradient scaler unless `grad_scaling` is false, as
         AllenNLP's trainer) or `"bfloat16"` (CUDA devices that support it, Ampere and later, or the CPU; no
         scaler). Another name, float16 on the CPU or bfloat16 on an older GPU fail at construction.
+    allow_tf32 : `bool`, optional (default = `False`)
+        On a CUDA device, sets `torch.backends.cuda.matmul.allow_tf32` (as
+        `torch.set_float32_matmul_precision("high")` does for CUDA) and `torch.backends.cudnn.allow_tf32` to
+        `True` when the trainer is built, for the whole process, and leaves them so: float32 matrix products
+        and convolutions then run on TF32 tensor cores (Ampere and later), several times faster, with a
+        10-bit mantissa. On the CPU it sets nothing and logs a note. `False` leaves torch's flags as they are.
     """
 
     def __init__(
-        self, *args: Any, use_amp: bool = False, amp_dtype: str = "float16", grad_scaling: bool = True, **kwargs: Any
+        self,
+        *args: Any,
+        use_amp: bool = False,
+        amp_dtype: str = "float16",
+        grad_scaling: bool = True,
+        allow_tf32: bool = False,
+        **kwargs: Any,
     ) -> None:
         dtype = amp_dtype_named(amp_dtype, "trainer's amp_dtype")
         # AllenNLP's loops enter `amp.autocast(self._use_amp)` (CUDA, float16); with `_use_amp` false that
         # does nothing, and `batch_outputs` enters this trainer's own autocast.
         super().__init__(*args, use_amp=False, grad_scaling=grad_scaling, **kwargs)
+        if allow_tf32:
+            turn_on_tf32(self.cuda_device)
         self._autocast_dtype: Optional[torch.dtype] = None
         if use_amp:
             check_autocast_supported(self.cuda_device, dtype, "trainer (use_amp)")
@@ -95,9 +111,11 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
                 )
 
     @classmethod
-    def from_partial_objects(cls, amp_dtype: str = "float16", **kwargs: Any) -> Trainer:  # type: ignore[override]
-        """AllenNLP's `from_partial_objects`, also taking `amp_dtype`."""
-        return super().from_partial_objects(amp_dtype=amp_dtype, **kwargs)
+    def from_partial_objects(  # type: ignore[override]
+        cls, amp_dtype: str = "float16", allow_tf32: bool = False, **kwargs: Any
+    ) -> Trainer:
+        """AllenNLP's `from_partial_objects`, also taking `amp_dtype` and `allow_tf32`."""
+        return super().from_partial_objects(amp_dtype=amp_dtype, allow_tf32=allow_tf32, **kwargs)
 
     def _autocast(self) -> ContextManager:
         """The autocast of the forward pass (`use_amp`), or nothing."""
@@ -209,13 +227,15 @@ class GradientDescentTrainer(AllenNlpGradientDescentTrainer):
         return source if _loads(source) else None
 
 
-# `from_params` reads the parameters of `from_partial_objects` from its signature: AllenNLP's, and `amp_dtype`.
+# `from_params` reads the parameters of `from_partial_objects` from its signature: AllenNLP's, `amp_dtype` and
+# `allow_tf32`.
 _allennlp_signature = inspect.signature(AllenNlpGradientDescentTrainer.from_partial_objects.__func__)  # type: ignore[attr-defined]
 _allennlp_parameters = list(_allennlp_signature.parameters.values())
 GradientDescentTrainer.from_partial_objects.__func__.__signature__ = _allennlp_signature.replace(  # type: ignore[attr-defined]
     parameters=[
         *_allennlp_parameters[:-1],
         inspect.Parameter("amp_dtype", inspect.Parameter.KEYWORD_ONLY, default="float16", annotation=str),
+        inspect.Parameter("allow_tf32", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
         _allennlp_parameters[-1],
     ]
 )

@@ -131,7 +131,7 @@ class DynamicBatcher:
         results: Dict[int, Result] = {}
         instances: Dict[int, Instance] = {}
         for position, queued in enumerate(batch):
-            try:
+            try:  # the predictor's hook for one input, as its predict_json and predict_batch_json call it
                 instances[position] = self._predictor._json_to_instance(queued.json)
             except INPUT_ERRORS as error:
                 results[position] = Failure(400, str(error))

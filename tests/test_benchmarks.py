@@ -6,6 +6,7 @@ table: what they measure is in the README; here only that they still run and mea
 import importlib
 import re
 import sys
+from pathlib import Path
 from typing import List
 
 import pytest
@@ -38,6 +39,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "kill_and_resume",
         "peft_multitask",
         "loss_weighting_step",
+        "serve_throughput",
     ]:
         sys.modules.pop(name, None)
 
@@ -138,3 +140,20 @@ def test_loss_weighting_benchmark_times_every_weighting_against_static(benchmark
     rows = table_rows(capsys.readouterr().out)
     assert [row[0] for row in rows] == list(module.WEIGHTINGS)
     assert all(re.fullmatch(r"\d+\.\d\d", row[1]) and re.fullmatch(r"x\d+\.\d{3}", row[2]) for row in rows), rows
+
+
+def test_serving_benchmark_loads_the_server_both_ways_and_checks_every_answer(
+    benchmarks, capsys, example_archive: Path
+):
+    arguments = ["--models", "example", "--example-archive", str(example_archive), "--clients", "1", "4"]
+    benchmarks("serve_throughput").main([*arguments, "--seconds", "1"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:3] for row in rows] == [
+        ["example", "1", "one at a time (--batch-size 1)"],
+        ["example", "4", "one at a time (--batch-size 1)"],
+        ["example", "1", "dynamic (--batch-size 32)"],
+        ["example", "4", "dynamic (--batch-size 32)"],
+    ]
+    for row in rows:
+        assert int(row[3]) > 0 and all(re.fullmatch(r"\d+\.\d", cell) for cell in row[5:7]), row
+        assert re.fullmatch(r"x\d+\.\d\d", row[7]) and row[8:] == ["0", "0"], row  # none lost, none wrong

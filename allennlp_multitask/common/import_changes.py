@@ -387,6 +387,12 @@ ADDED_SUBCOMMANDS: Tuple[AddedSubcommand, ...] = (
         "allennlp_multitask.commands.adapters.ExportAdapters",
         "saves a PEFT-trained model's adapters in PEFT's own format, for `PeftModel.from_pretrained`.",
     ),
+    AddedSubcommand(
+        "serve",
+        "allennlp_multitask.commands.serve.Serve",
+        "serves a model archive over HTTP with allennlp-server's command line and endpoints (archived with "
+        "AllenNLP), batching concurrent requests of any mix of tasks into one forward pass (the `serve` extra).",
+    ),
 )
 
 EXIT_HOOKS: Tuple[ExitHook, ...] = (

@@ -391,6 +391,11 @@ class MultiTaskModel(AllenNlpMultiTaskModel):
         """Whether `forward`'s outputs hold the backbone's outputs besides the heads' (a constructor option)."""
         return self._include_backbone_outputs
 
+    @include_backbone_outputs.setter
+    def include_backbone_outputs(self, include: bool) -> None:
+        """Sets it for the forward passes to come (e.g. `allennlp serve` per batch, as its requests ask)."""
+        self._include_backbone_outputs = include
+
     @property
     def backbone(self) -> Backbone:
         """The backbone, whose parameters every head shares."""

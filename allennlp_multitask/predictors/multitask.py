@@ -21,6 +21,9 @@ ID = "id"
 
 JsonToInstance = Callable[[JsonDict], Instance]
 
+# The JSON keys that AllenNLP's predictors which our heads may name take (for `MultiTaskPredictor.input_keys`).
+_PREDICTOR_INPUT_KEYS = {"text_classifier": ["sentence"], "sentence_tagger": ["sentence"]}
+
 # What readers and predictors raise for inputs they cannot take (a number where text belongs, tags of
 # the wrong length, ...); a JSON input that causes one is named in the error.
 INPUT_ERRORS = (AttributeError, ConfigurationError, KeyError, TypeError, ValueError)
@@ -168,9 +171,7 @@ class MultiTaskPredictor(Predictor):
         self._readers = dataset_reader.readers
         task_heads = model.task_heads
         self._json_to_instance_of_task: Dict[str, JsonToInstance] = {
-            task: self._json_to_instance_for(task, [model._heads[head] for head in task_heads[task]])
-            for task in self._readers
-            if task in task_heads
+            task: self._json_to_instance_for(task) for task in self._readers if task in task_heads
         }
 
     @property
@@ -178,11 +179,35 @@ class MultiTaskPredictor(Predictor):
         """The tasks this predictor takes: those with a dataset reader and a head to serve them."""
         return list(self._json_to_instance_of_task)
 
-    def _json_to_instance_for(self, task: str, heads: List[Head]) -> JsonToInstance:
+    def input_keys(self, task: str) -> List[str]:
+        """
+        The JSON keys (besides `"task"` and `"id"`) an input of `task` holds: its reader's `text_key`, the keys of
+        its heads' predictor, or the parameters of its reader's `text_to_instance` that have no default.
+        """
+        reader = self._readers[self._task_of(task, "input_keys")].inner
+        if isinstance(reader, LabeledTextJsonReader):
+            return [reader.text_key]
+        name = self._common_predictor(task)
+        if name is not None:
+            return _PREDICTOR_INPUT_KEYS.get(name, [])
+        parameters = inspect.signature(reader.text_to_instance).parameters.values()
+        return [
+            parameter.name
+            for parameter in parameters
+            if parameter.default is inspect.Parameter.empty
+            and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
+
+    def _common_predictor(self, task: str) -> Optional[str]:
+        """The default predictor that all the heads serving `task` name, if they agree on one."""
+        model = cast(MultiTaskModel, self._model)
+        predictor_names = {_predictor_of_head(model._heads[head]) for head in model.task_heads[task]}
+        return predictor_names.pop() if len(predictor_names) == 1 else None
+
+    def _json_to_instance_for(self, task: str) -> JsonToInstance:
         reader = self._readers[task].inner
-        predictor_names = {_predictor_of_head(head) for head in heads}
-        if len(predictor_names) == 1 and None not in predictor_names:
-            name = cast(str, predictor_names.pop())
+        name = self._common_predictor(task)
+        if name is not None:
             predictor = Predictor.by_name(name)(self._model, reader)  # type: ignore[call-arg]
             through_heads = _through_predictor(task, name, predictor)
         else:
@@ -230,7 +255,9 @@ class MultiTaskPredictor(Predictor):
 
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
         outputs = super().predict_batch_json(inputs)
-        return [
-            {ID: json_dict[ID], **output} if isinstance(json_dict, dict) and ID in json_dict else output
-            for json_dict, output in zip(inputs, outputs)
-        ]
+        return [with_id(json_dict, output) for json_dict, output in zip(inputs, outputs)]
+
+
+def with_id(json_dict: JsonDict, output: JsonDict) -> JsonDict:
+    """`output`, the prediction for the JSON input `json_dict`, led by the input's `"id"` where it has one."""
+    return {ID: json_dict[ID], **output} if isinstance(json_dict, dict) and ID in json_dict else output

@@ -127,7 +127,8 @@ class LabeledTextJsonReader(DatasetReader):
         """
         if not isinstance(text, str):
             raise ValueError(f"the text must be a string, got {type(text).__name__} {text!r}.")
-        tokens = self._tokenizer.tokenize(text)
+        # A transformer's tokenizer gives an empty text its special tokens ([CLS] [SEP]).
+        tokens = self._tokenizer.tokenize(text) if text.strip() else []
         if not tokens:
             raise ValueError(f"the text ('{self._text_key}') is empty: {text!r} has no tokens.")
         fields: Dict[str, Field] = {self._text_key: TextField(tokens)}

@@ -111,6 +111,16 @@ def test_bad_lines_are_named_by_file_and_line(tmp_path, lines, message):
         list(sentiment_reader().read(str(path)))
 
 
+@pytest.mark.parametrize("text", ["", "  "])
+def test_an_empty_text_is_refused_with_a_transformers_tokenizer_too(tiny_bert_dir, text):
+    tokenizer = {"type": "pretrained_transformer", "model_name": str(tiny_bert_dir)}
+    reader = DatasetReader.from_params(
+        Params({"type": "labeled_text_json", "text_key": "sentence", "label_key": "sentiment", "tokenizer": tokenizer})
+    )
+    with pytest.raises(ValueError, match=r"the text \('sentence'\) is empty"):
+        reader.text_to_instance(text)
+
+
 def test_a_file_without_labels_reads_for_prediction(tmp_path):
     # Keys other than the text's are ignored, unless spelled almost like label_key.
     path = write_lines(tmp_path / "data.jsonl", [{"sentence": "good", "id": 1}, {"sentence": "bad", "sentiment": None}])

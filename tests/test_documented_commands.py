@@ -45,7 +45,7 @@ NOT_RUN: Dict[str, str] = {
     ),
     "OMP_NUM_THREADS=1 uv run --locked allennlp serve --archive-path runs/sentiment_and_topic/model.tar.gz "
     "--include-package allennlp_multitask --host 0.0.0.0 --workers 4": (
-        "a server runs until stopped, here on every address: tests/serving (the serve branch's tests) run workers"
+        "a server runs until stopped, on every address: tests/commands/test_serve.py runs workers on loopback"
     ),
     "uv run --locked allennlp train config.jsonnet -s runs/ddp --include-package allennlp_multitask --node-rank 0"
     " # on 10.0.0.1": "two machines: the page's next block runs both nodes on this one",

@@ -5,11 +5,8 @@ process: the task list comes from the server, a prediction round-trips and shows
 tags, and an empty text shows the server's own error message.
 """
 
-import json
 import os
 import shutil
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -22,7 +19,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.serving.serve_process import ServeProcess
+from tests.commands.servers import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.once]
 
@@ -50,10 +47,11 @@ def browser() -> Iterator[WebDriver]:
 
 
 @pytest.fixture(scope="module")
-def server(conll_example_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def server(conll_example_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`allennlp serve` on the CoNLL example (two taggers and a classifier), from a directory of its own."""
-    with ServeProcess(conll_example_run / "model.tar.gz", tmp_path_factory.mktemp("serve")) as process:
-        yield process
+    server = Server(conll_example_run / "model.tar.gz", tmp_path_factory.mktemp("serve"))
+    yield server
+    server.stop()
 
 
 def predicted(archive: Path, inputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -62,14 +60,10 @@ def predicted(archive: Path, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return predictor.predict_json(inputs)
 
 
-def error_of(server: ServeProcess, inputs: Dict[str, Any]) -> str:
-    request = urllib.request.Request(
-        f"{server.url}/predict", json.dumps(inputs).encode(), {"Content-Type": "application/json"}
-    )
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=30)
-    assert 400 <= refused.value.code < 500
-    return json.loads(refused.value.read())["error"]
+def error_of(server: Server, inputs: Dict[str, Any]) -> str:
+    status, answer = server.request("/predict", inputs)
+    assert 400 <= status < 500
+    return answer["error"]
 
 
 def submit(browser: WebDriver, task: str, text: str, keyboard: bool = False) -> None:
@@ -95,13 +89,13 @@ def shown_tags(browser: WebDriver, head: str) -> List[str]:
 
 
 def test_page_lists_the_tasks_predicts_and_shows_the_servers_errors(
-    browser: WebDriver, server: ServeProcess, conll_example_run: Path, tmp_path: Path
+    browser: WebDriver, server: Server, conll_example_run: Path, tmp_path: Path
 ):
     browser.get(f"{server.url}/")
     wait = WebDriverWait(browser, 30)
     wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#task option"))
     options = [option.get_attribute("value") for option in browser.find_elements(By.CSS_SELECTOR, "#task option")]
-    assert options == list(server.get("tasks")["tasks"])
+    assert options == list(server.request("/tasks")[1]["tasks"])
 
     archive = conll_example_run / "model.tar.gz"
     sentence = "the match ended in a draw"

@@ -7,6 +7,7 @@ message), 413 for a body or list too large, 422 for an input the model fails on,
 """
 
 import asyncio
+import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, AsyncIterator, Dict, List
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from allennlp_multitask.predictors.multitask import MultiTaskPredictor
@@ -37,6 +38,11 @@ _PREDICT_BODY = {"requestBody": {**_JSON_BODY, "content": {"application/json": {
 _PREDICT_BATCH_BODY = {
     "requestBody": {**_JSON_BODY, "content": {"application/json": {"schema": {"type": "array", "items": _INPUT}}}}
 }
+
+
+def _predictions(outputs: Any) -> Response:
+    """Outputs written as `allennlp predict` writes them (`json.dumps`, which also writes NaN and infinities)."""
+    return Response(json.dumps(outputs), media_type="application/json")
 
 
 def _error(status: int, message: str, index: Any = None) -> JSONResponse:
@@ -136,22 +142,22 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         summary="One input (a JSON object, as a line of `allennlp predict`'s input) to its prediction.",
         openapi_extra=_PREDICT_BODY,
     )
-    async def predict(request: Request, include_backbone: bool = False) -> Any:
+    async def predict(request: Request, include_backbone: bool = False) -> Response:
         json_dict = parse_input(predictor(), await read_text(request, settings.max_body_bytes))
         (result,) = await batcher().predict([json_dict], include_backbone)
         if isinstance(result, Failure):
             raise RequestError(result.status, result.message)
-        return result
+        return _predictions(result)
 
     @app.post(
         "/predict_batch",
         summary="A JSON list of inputs to the list of their predictions, in order.",
         openapi_extra=_PREDICT_BATCH_BODY,
     )
-    async def predict_batch(request: Request, include_backbone: bool = False) -> Any:
+    async def predict_batch(request: Request, include_backbone: bool = False) -> Response:
         inputs = parse_inputs(await read_text(request, settings.max_body_bytes), settings.max_batch_inputs)
         results = await batcher().predict(inputs, include_backbone)
         for index, result in enumerate(results):
             if isinstance(result, Failure):
                 raise RequestError(result.status, f"Input {index} of the list: {result.message}", index)
-        return results
+        return _predictions(results)

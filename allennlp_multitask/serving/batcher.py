@@ -131,10 +131,13 @@ class DynamicBatcher:
         results: Dict[int, Result] = {}
         instances: Dict[int, Instance] = {}
         for position, queued in enumerate(batch):
-            try:
+            try:  # the predictor's hook for one input, as its predict_json and predict_batch_json call it
                 instances[position] = self._predictor._json_to_instance(queued.json)
             except INPUT_ERRORS as error:
                 results[position] = Failure(400, str(error))
+            except Exception as error:  # a reader's own failure on this input
+                logger.exception("allennlp serve: an input made no instance")
+                results[position] = Failure(422, f"The input makes no instance: {type(error).__name__}: {error}")
         if instances:
             results.update(self._predict_instances(batch, instances))
         return [results[position] for position in range(len(batch))]

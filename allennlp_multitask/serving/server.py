@@ -8,6 +8,9 @@ import uvicorn
 
 from allennlp_multitask.serving.settings import ServeSettings
 
+# How long uvicorn waits for a worker process to answer its health check before it kills and replaces it.
+WORKER_HEALTHCHECK_S = 120
+
 
 def serve(settings: ServeSettings) -> None:
     """
@@ -21,8 +24,17 @@ def serve(settings: ServeSettings) -> None:
         signal.signal(stop, _stopped)
     app = "allennlp_multitask.serving.app:app_from_environment"
     if settings.workers > 1:
-        # uvicorn binds the port, then starts the workers, which load their models and serve.
-        uvicorn.run(app, factory=True, host=settings.host, port=settings.port, workers=settings.workers)
+        # uvicorn binds the port, then starts the workers, which load their models and serve. A worker answers
+        # uvicorn's health checks once it has imported `allennlp` (the main module of `allennlp serve`) again,
+        # which takes longer than uvicorn's 5 seconds on a busy machine: it would be killed and restarted forever.
+        uvicorn.run(
+            app,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        )
         return
     # The port is bound before the model loads, as with workers: once the ready line is printed, connections
     # are taken.

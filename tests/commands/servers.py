@@ -49,8 +49,9 @@ class Server:
         threading.Thread(target=self._collect, daemon=True).start()
         deadline = time.monotonic() + timeout_s
         while len(self.ready_lines()) < workers:
-            assert self.process.poll() is None, "allennlp serve exited:\n" + "".join(self.output[-60:])
-            assert time.monotonic() < deadline, "allennlp serve was not ready in time:\n" + "".join(self.output[-60:])
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("allennlp serve did not get ready:\n" + "".join(self.output[-60:]))
             time.sleep(0.1)
 
     def _collect(self) -> None:
@@ -78,7 +79,11 @@ class Server:
         """SIGTERM, then the exit status once the process has shut down."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=120)
+        try:
+            return self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
 
 
 def read_response(connection: socket.socket) -> Tuple[int, Any]:

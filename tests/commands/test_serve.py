@@ -252,15 +252,20 @@ def test_sigterm_finishes_the_requests_in_flight_then_exits_0(server):
     assert_sigterm_finishes_in_flight_requests(server)
 
 
-def test_workers_answer_on_one_port_and_stop_together(archive, tmp_path):
-    workers = Server(archive, tmp_path, "--max-wait-ms", "20", workers=2)
+def test_workers_share_one_port_and_run_the_heads_asked_for(archive, tmp_path, in_repo_root, monkeypatch):
+    anywhere = tmp_path / "anywhere"
+    anywhere.mkdir()
+    workers = Server(archive, anywhere, "--max-wait-ms", "20", "--active-heads", "sentiment", workers=2)
     try:
         assert len({line.split("worker process ")[1] for line in workers.ready_lines()}) == 2
         inputs = mixed_inputs(16)
-        alone = [workers.request("/predict", line)[1] for line in inputs]
-        with ThreadPoolExecutor(16) as pool:
-            assert_answered(list(pool.map(lambda line: workers.request("/predict", line), inputs)), inputs, alone)
-        assert workers.request("/predict_batch", inputs)[0] == 200
+        lines = tmp_path / "inputs.jsonl"
+        lines.write_text("".join(json.dumps(line) + "\n" for line in inputs))
+        overrides = json.dumps({"model.include_backbone_outputs": False, "model.active_heads": ["sentiment"]})
+        expected = predict(archive, str(lines), tmp_path / "out.jsonl", "-o", overrides, monkeypatch=monkeypatch)
+        with ThreadPoolExecutor(len(inputs)) as pool:
+            assert_answered(list(pool.map(lambda line: workers.request("/predict", line), inputs)), inputs, expected)
+        assert workers.request("/tasks")[1]["tasks"]["topic"]["heads"] == []
         assert_sigterm_finishes_in_flight_requests(workers)
     finally:
         workers.stop()

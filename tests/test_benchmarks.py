@@ -6,6 +6,7 @@ table: what they measure is in the README; here only that they still run and mea
 import importlib
 import re
 import sys
+from pathlib import Path
 from typing import List
 
 import pytest
@@ -40,6 +41,7 @@ def benchmarks(monkeypatch: pytest.MonkeyPatch):
         "loss_weighting_step",
         "loss_weighting_comparison",
         "precision_and_memory",
+        "serve_throughput",
     ]:
         sys.modules.pop(name, None)
 
@@ -161,3 +163,20 @@ def test_precision_benchmark_sets_bfloat16_checkpointing_and_compile_beside_floa
     assert [row[0] for row in rows] == list(module.VARIANTS)
     assert rows[0][2] == "x1.00" and rows[0][4] in ("x1.00", "-")  # float32 against itself
     assert all(re.fullmatch(r"\d+", row[1]) and re.fullmatch(r"x\d+\.\d\d", row[2]) for row in rows), rows
+
+
+def test_serving_benchmark_loads_the_server_both_ways_and_checks_every_answer(
+    benchmarks, capsys, example_archive: Path
+):
+    arguments = ["--models", "example", "--example-archive", str(example_archive), "--clients", "1", "4"]
+    benchmarks("serve_throughput").main([*arguments, "--seconds", "1"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:3] for row in rows] == [
+        ["example", "1", "one at a time (--batch-size 1)"],
+        ["example", "4", "one at a time (--batch-size 1)"],
+        ["example", "1", "dynamic (--batch-size 32)"],
+        ["example", "4", "dynamic (--batch-size 32)"],
+    ]
+    for row in rows:
+        assert int(row[3]) > 0 and all(re.fullmatch(r"\d+\.\d", cell) for cell in row[5:7]), row
+        assert re.fullmatch(r"x\d+\.\d\d", row[7]) and row[8:] == ["0", "0"], row  # none lost, none wrong

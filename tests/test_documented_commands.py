@@ -39,6 +39,14 @@ NOT_RUN: Dict[str, str] = {
     ),
     "uv run --locked allennlp train examples/sentiment_and_topic.jsonnet -s runs/gpu --include-package "
     "allennlp_multitask -o '{\"trainer.cuda_device\": 0}'": "a GPU: the same training on the CPU is the quick start's",
+    "uv run --locked allennlp serve --archive-path runs/sentiment_and_topic/model.tar.gz --include-package "
+    "allennlp_multitask": (
+        "a server runs until stopped: tests/serving/test_page.py starts this command and drives it from a browser"
+    ),
+    "OMP_NUM_THREADS=1 uv run --locked allennlp serve --archive-path runs/sentiment_and_topic/model.tar.gz "
+    "--include-package allennlp_multitask --host 0.0.0.0 --workers 4": (
+        "a server runs until stopped, on every address: tests/commands/test_serve.py runs workers on loopback"
+    ),
     "uv run --locked allennlp train config.jsonnet -s runs/ddp --include-package allennlp_multitask --node-rank 0"
     " # on 10.0.0.1": "two machines: the page's next block runs both nodes on this one",
     "uv run --locked allennlp train config.jsonnet -s runs/ddp --include-package allennlp_multitask --node-rank 1"

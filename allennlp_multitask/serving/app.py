@@ -11,13 +11,14 @@ import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, AsyncIterator, Dict, List, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.predictors.multitask import MultiTaskPredictor
 from allennlp_multitask.serving.batcher import DynamicBatcher, Failure
 from allennlp_multitask.serving.loading import load_predictor
@@ -47,6 +48,15 @@ def _predictions(outputs: Any) -> Response:
 
 def _error(status: int, message: str, index: Any = None) -> JSONResponse:
     return JSONResponse({"error": message, **({"index": index} if index is not None else {})}, status_code=status)
+
+
+def _label_names(model: MultiTaskModel, head: str) -> List[str]:
+    """The labels of `head` by their index (a classifier's `probs`, a tagger's `class_probabilities`), if it has any."""
+    namespace = getattr(model._heads[head], "_label_namespace", None)
+    if namespace is None:
+        return []
+    by_index = model.vocab.get_index_to_token_vocabulary(namespace)
+    return [by_index[index] for index in range(len(by_index))]
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -114,19 +124,25 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     async def ready() -> Dict[str, str]:
         return {"status": "ready"}
 
-    @app.get("/tasks", summary="The model's tasks: the active heads that serve each, and the input keys it takes.")
-    async def tasks() -> Dict[str, Dict[str, Dict[str, List[str]]]]:
-        model, served = predictor()._model, predictor()
+    @app.get(
+        "/tasks",
+        summary="The model's tasks: the active heads that serve each, the input keys it takes, and the names of "
+        "its heads' labels in the order of their probabilities.",
+    )
+    async def tasks() -> Dict[str, Dict[str, Dict[str, Any]]]:
+        served = predictor()
+        model = cast(MultiTaskModel, served._model)
         active = set(model.active_heads)
-        return {
-            "tasks": {
-                task: {
-                    "heads": [head for head in model.task_heads[task] if head in active],
-                    "inputs": served.input_keys(task),
-                }
-                for task in served.tasks
+        answer: Dict[str, Dict[str, Dict[str, Any]]] = {"tasks": {}}
+        for task in served.tasks:
+            heads = [head for head in model.task_heads[task] if head in active]
+            labels = {head: _label_names(model, head) for head in heads}
+            answer["tasks"][task] = {
+                "heads": heads,
+                "inputs": served.input_keys(task),
+                "labels": {head: names for head, names in labels.items() if names},
             }
-        }
+        return answer
 
     @app.get("/stats", summary="The predictions this worker process made, and the forward passes they took.")
     async def stats() -> Dict[str, int]:

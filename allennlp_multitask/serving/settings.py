@@ -22,7 +22,7 @@ class ServeSettings:
     port: int = 8000
     include_package: List[str] = field(default_factory=list)
     batch_size: int = 32
-    max_wait_ms: float = 10.0
+    max_wait_ms: float = 0.0
     active_heads: Optional[List[str]] = None
     workers: int = 1
     max_body_bytes: int = 1 << 20

@@ -91,9 +91,16 @@ def test_outputs_are_allennlp_predicts(server, archive, tmp_path, in_repo_root, 
 def test_health_readiness_tasks_page_and_openapi(server):
     assert server.request("/health") == (200, {"status": "ok"})
     assert server.request("/ready") == (200, {"status": "ready"})
-    expected_tasks = {"sentiment": {"heads": ["sentiment"], "inputs": ["sentence"]}}
-    expected_tasks["topic"] = {"heads": ["topic"], "inputs": ["question"]}
-    assert server.request("/tasks") == (200, {"tasks": expected_tasks})
+    status, tasks = server.request("/tasks")
+    assert status == 200 and tasks.keys() == {"tasks"} and tasks["tasks"].keys() == {"sentiment", "topic"}
+    for task, text_key in [("sentiment", "sentence"), ("topic", "question")]:
+        served = tasks["tasks"][task]
+        assert (served["heads"], served["inputs"]) == ([task], [text_key])
+        # The label names by index, as the head's probabilities are ordered: each prediction's label is its top one.
+        status, output = server.request("/predict", {"task": task, text_key: "a good question about the weather"})
+        names = tasks["tasks"][task]["labels"][task]
+        probs = output[f"{task}_probs"]
+        assert status == 200 and len(names) == len(probs) and names[probs.index(max(probs))] == output[f"{task}_label"]
     status, description = server.request("/openapi.json")
     assert status == 200 and {"/predict", "/predict_batch", "/tasks"} <= description["paths"].keys()
     with urllib.request.urlopen(server.url + "/") as page:

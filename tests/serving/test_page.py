@@ -106,6 +106,9 @@ def test_page_lists_the_tasks_predicts_and_shows_the_servers_errors(
     assert len(shown_rows) == len(expected["topic_probs"])
     top = f"{100 * max(expected['topic_probs']):.1f}%"
     assert browser.find_element(By.CSS_SELECTOR, ".head tr.top").text.split() == [expected["topic_label"], top]
+    # Every row is named: the labels the server lists for the head, each once.
+    names = server.request("/tasks")[1]["tasks"]["topic"]["labels"]["topic"]
+    assert sorted(row.find_element(By.TAG_NAME, "td").text for row in shown_rows) == sorted(names)
 
     tokens = ["Maria", "Garcia", "visited", "Ajax"]
     submit(browser, "conll", " ".join(tokens), keyboard=True)

@@ -144,6 +144,7 @@ def test_loss_weighting_benchmark_times_every_weighting_against_static(benchmark
     assert all(re.fullmatch(r"\d+\.\d\d", row[1]) and re.fullmatch(r"x\d+\.\d{3}", row[2]) for row in rows), rows
 
 
+@pytest.mark.once  # alike on every stack, and long
 def test_loss_weighting_comparison_trains_the_conll_example_with_every_method(benchmarks, capsys):
     module = benchmarks("loss_weighting_comparison")
     module.main(["--tiny"])
@@ -154,6 +155,7 @@ def test_loss_weighting_comparison_trains_the_conll_example_with_every_method(be
         assert all(re.fullmatch(r"\d+\.\d", cell) for cell in row[4:]), row
 
 
+@pytest.mark.once  # alike on every stack, and long
 def test_precision_benchmark_sets_bfloat16_checkpointing_and_compile_beside_float32(benchmarks, capsys):
     module = benchmarks("precision_and_memory")
     arguments = ["--device", "cpu", "--layers", "1", "--width", "64", "--vocab-size", "100", "--batch-size", "2"]
@@ -165,6 +167,7 @@ def test_precision_benchmark_sets_bfloat16_checkpointing_and_compile_beside_floa
     assert all(re.fullmatch(r"\d+", row[1]) and re.fullmatch(r"x\d+\.\d\d", row[2]) for row in rows), rows
 
 
+@pytest.mark.once  # alike on every stack, and long
 def test_serving_benchmark_loads_the_server_both_ways_and_checks_every_answer(
     benchmarks, capsys, example_archive: Path
 ):

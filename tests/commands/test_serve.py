@@ -21,7 +21,7 @@ from tests.commands.servers import Server, read_response
 from tests.conftest import REPO_ROOT
 from tests.predictors.multitask_outputs import assert_same_head_outputs
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.once]
 
 LEAN = ["-o", json.dumps({"model.include_backbone_outputs": False})]
 MAX_BODY_BYTES = 4096

@@ -17,6 +17,7 @@ HEADS = ("pos", "ner", "topic")
 
 
 @pytest.mark.slow
+@pytest.mark.once  # alike on every stack, and long
 @pytest.mark.parametrize("name", ["famo", "uw", "imtl_l", "uncertainty", "dwa", "gradnorm"])
 def test_a_learning_weighting_trains_with_task_sampling_and_gradient_accumulation(
     name, in_repo_root, tmp_path, monkeypatch

@@ -27,7 +27,7 @@ def serve_from_args(args: argparse.Namespace) -> None:
         max_batch_inputs=args.max_batch_inputs,
     )
     try:
-        from allennlp_multitask.serving.server import serve
+        from allennlp_multitask.serving._server import serve
     except ImportError as error:
         raise ConfigurationError(
             f"allennlp serve needs the serve extra ({error}): pip install 'allennlp-multitask[serve]'."

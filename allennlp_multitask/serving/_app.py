@@ -20,9 +20,9 @@ from starlette.exceptions import HTTPException
 
 from allennlp_multitask.models.multitask import MultiTaskModel
 from allennlp_multitask.predictors.multitask import MultiTaskPredictor
+from allennlp_multitask.serving._requests import RequestError, parse_input, parse_inputs, read_text
 from allennlp_multitask.serving.batcher import DynamicBatcher, Failure
 from allennlp_multitask.serving.loading import load_predictor
-from allennlp_multitask.serving.requests import RequestError, parse_input, parse_inputs, read_text
 from allennlp_multitask.serving.settings import ServeSettings
 
 PAGE = Path(__file__).parent / "static" / "index.html"

@@ -22,7 +22,7 @@ def serve(settings: ServeSettings) -> None:
     # kill the process (exit status -15) after a clean shutdown.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, _stopped)
-    app = "allennlp_multitask.serving.app:app_from_environment"
+    app = "allennlp_multitask.serving._app:app_from_environment"
     if settings.workers > 1:
         # uvicorn binds the port, then starts the workers, which load their models and serve. A worker answers
         # uvicorn's health checks once it has imported `allennlp` (the main module of `allennlp serve`) again,
